@@ -1,0 +1,88 @@
+namespace KarteMarketo.Contracts.Quota;
+
+/// <summary>
+/// The API budget of one Marketo instance (keyed <c>q:{instance}</c>), shared by every project and silo that
+/// calls it. Every Marketo call takes a permit here first and returns it with the call's outcome.
+/// </summary>
+[Alias("KarteMarketo.IMarketoQuotaGrain")]
+public interface IMarketoQuotaGrain : IGrainWithStringKey
+{
+    /// <summary>Asks for one call. A granted permit holds a lease on one of the in-flight slots until
+    /// <see cref="ReleaseAsync"/> or until the lease expires (its holder died).</summary>
+    [Alias("AcquireAsync")]
+    Task<QuotaPermit> AcquireAsync(QuotaRequest request);
+
+    /// <summary>Returns a lease with what Marketo answered, so the grain can slow down (606/615),
+    /// stop until the reset (607) or not count the call (601/602 and the like).</summary>
+    [Alias("ReleaseAsync")]
+    Task ReleaseAsync(Guid leaseId, MarketoCallOutcome outcome);
+
+    /// <summary>The day's figures for <c>GET …/quota</c>.</summary>
+    [Alias("GetSnapshotAsync")]
+    Task<QuotaSnapshot> GetSnapshotAsync(QuotaSettings limits);
+}
+
+/// <summary>What a Marketo call is for; the day is rationed between these.</summary>
+public enum MarketoCallPurpose
+{
+    Realtime = 0,
+    Periodic = 1,
+    Activities = 2,
+    Leads = 3,
+    Other = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("KarteMarketo.QuotaRequest")]
+public sealed record QuotaRequest(
+    [property: Id(0)] MarketoCallPurpose Purpose,
+    [property: Id(1)] QuotaSettings Limits,
+    [property: Id(2)] string ProjectId);
+
+public enum QuotaDenial
+{
+    None = 0,
+    /// <summary>The day's budget (less the reserve) is spent, or this purpose's share of it under contention.</summary>
+    DailyBudget = 1,
+    /// <summary>The 20-second window is full.</summary>
+    RateWindow = 2,
+    /// <summary>All in-flight slots are leased.</summary>
+    Concurrency = 3,
+    /// <summary>Marketo answered 607: nothing more until the instance's midnight.</summary>
+    QuotaExhausted = 4,
+    /// <summary>Marketo answered 606/615 recently: slowing down.</summary>
+    BackingOff = 5,
+}
+
+[GenerateSerializer, Immutable, Alias("KarteMarketo.QuotaPermit")]
+public sealed record QuotaPermit(
+    [property: Id(0)] bool Granted,
+    [property: Id(1)] Guid LeaseId,
+    [property: Id(2)] QuotaDenial Denial,
+    [property: Id(3)] TimeSpan RetryAfter)
+{
+    public static QuotaPermit Grant(Guid leaseId) => new(true, leaseId, QuotaDenial.None, TimeSpan.Zero);
+    public static QuotaPermit Deny(QuotaDenial why, TimeSpan retryAfter) => new(false, Guid.Empty, why, retryAfter);
+}
+
+/// <summary>How a permitted call ended, as far as the budget is concerned.</summary>
+public enum MarketoCallOutcome
+{
+    /// <summary>Marketo processed the call (success or a caller error that still counts).</summary>
+    Counted = 0,
+    /// <summary>Marketo did not count it (601, 602, 604, 605, 608, 611) or it never reached Marketo.</summary>
+    NotCounted = 1,
+    RateLimited = 2,
+    ConcurrencyLimited = 3,
+    DailyQuotaExhausted = 4,
+}
+
+[GenerateSerializer, Immutable, Alias("KarteMarketo.QuotaSnapshot")]
+public sealed record QuotaSnapshot(
+    [property: Id(0)] string Instance,
+    [property: Id(1)] DateOnly Day,
+    [property: Id(2)] int Used,
+    [property: Id(3)] int Limit,
+    [property: Id(4)] int Remaining,
+    [property: Id(5)] DateTimeOffset ResetsAt,
+    [property: Id(6)] IReadOnlyDictionary<string, int> ByPurpose,
+    [property: Id(7)] int Throttled);

@@ -1,0 +1,2 @@
+global using KarteMarketo.Server.FrontDoor;
+global using KarteMarketo.Server.Hosting;

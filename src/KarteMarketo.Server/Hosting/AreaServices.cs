@@ -1,0 +1,13 @@
+using KarteMarketo.Grains.Storage;
+
+namespace KarteMarketo.Server.Hosting;
+
+public static class AreaServices
+{
+    /// <summary>Each flow registers its services here (client, settings, lead sync, outboxes, sandbox).</summary>
+    public static WebApplicationBuilder AddAreaServices(this WebApplicationBuilder builder, AppStorageOptions storage)
+    {
+        _ = storage;
+        return builder;
+    }
+}

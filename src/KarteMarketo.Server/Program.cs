@@ -1,0 +1,27 @@
+using KarteMarketo.Server.Apis;
+using KarteMarketo.Server.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+
+if (args.Contains("migrate"))
+{
+    return await DatabaseCommands.MigrateAsync(builder.Configuration);
+}
+
+builder.AddKarteMarketoHost();
+
+var app = builder.Build();
+
+app.UseKarteMarketoFrontDoor();
+app.MapOperationsApi();
+app.MapSettingsApi();
+app.MapEventsApi();
+app.MapUsersApi();
+app.MapSyncApi();
+app.MapMarketoWebhooksApi();
+app.MapKarteWebhooksApi();
+app.MapLeadsApi();
+app.MapEmbeddedSandbox();
+
+await app.RunAsync();
+return 0;
