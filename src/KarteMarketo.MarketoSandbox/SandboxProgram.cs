@@ -1,11 +1,21 @@
 namespace KarteMarketo.MarketoSandbox;
 
-/// <summary>Runs the sandbox alone: <c>dotnet run --project src/KarteMarketo.MarketoSandbox</c>.</summary>
+/// <summary>
+/// Runs the sandbox alone: <c>dotnet run --project src/KarteMarketo.MarketoSandbox -- --urls http://127.0.0.1:5080</c>.
+/// Settings come from the <c>Sandbox</c> section (command line, environment <c>Sandbox__DailyQuota=…</c>), e.g.
+/// <c>--Sandbox:DailyQuota=1000 --Sandbox:TokenLifetimeSeconds=120 --Sandbox:CustomFields:0:Name=karteUserId</c>.
+/// </summary>
 public static class SandboxProgram
 {
     public static async Task Main(string[] args)
     {
-        var app = WebApplication.CreateBuilder(args).Build();
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Services.Configure<SandboxOptions>(builder.Configuration.GetSection("Sandbox"));
+        builder.Services.AddMarketoSandbox();
+        var app = builder.Build();
+        app.MapMarketoSandbox();
+        app.Logger.LogInformation("Marketo sandbox: REST base {Rest}, identity {Identity}, client id {ClientId}",
+            "/rest", "/identity", app.Services.GetRequiredService<SandboxState>().Options.ClientId);
         await app.RunAsync();
     }
 }
