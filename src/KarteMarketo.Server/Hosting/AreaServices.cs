@@ -8,6 +8,7 @@ public static class AreaServices
     public static WebApplicationBuilder AddAreaServices(this WebApplicationBuilder builder, AppStorageOptions storage)
     {
         _ = storage;
+        builder.AddOperations(storage); // foundation: health, metrics, OpenAPI, admin key, embedded banner
         return builder;
     }
 }

@@ -1,25 +1,111 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using KarteMarketo.Grains.Storage;
+using Orleans.Configuration;
+using Orleans.Dashboard;
 
 namespace KarteMarketo.Server.Hosting;
 
 public static class OrleansSetup
 {
+    /// <summary>The ADO.NET invariant for PostgreSQL. Case-sensitive: "npgsql" is refused.</summary>
+    private const string NpgsqlInvariant = "Npgsql";
+
     /// <summary>The co-hosted silo: localhost clustering and memory storage in the embedded default;
     /// ADO.NET clustering, storage and reminders on PostgreSQL otherwise.</summary>
     public static WebApplicationBuilder AddOrleansSilo(this WebApplicationBuilder builder, AppStorageOptions storage)
     {
-        var siloPort = builder.Configuration.GetValue("Orleans:SiloPort", 11111);
-        var gatewayPort = builder.Configuration.GetValue("Orleans:GatewayPort", 30000);
-        var clusterId = builder.Configuration["Orleans:ClusterId"] ?? "kartemarketo";
-        var serviceId = builder.Configuration["Orleans:ServiceId"] ?? "kartemarketo";
+        var configuration = builder.Configuration;
+        var siloPort = configuration.GetValue("Orleans:SiloPort", 11111);
+        var gatewayPort = configuration.GetValue("Orleans:GatewayPort", 30000);
+        var clusterId = configuration["Orleans:ClusterId"] ?? "kartemarketo";
+        var serviceId = configuration["Orleans:ServiceId"] ?? "kartemarketo";
+        var isDevelopment = builder.Environment.IsDevelopment();
+
+        if (storage.UsesPostgres && configuration.GetValue("Database:MigrateOnStart", true))
+        {
+            // Registered before UseOrleans, and it works in StartingAsync: the schema exists before the silo starts.
+            builder.Services.AddHostedService<DatabaseMigrationService>();
+        }
+
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: serviceId, clusterId: clusterId);
-            silo.AddMemoryGrainStorageAsDefault();
-            silo.AddMemoryGrainStorage(StorageNames.Grains);
-            silo.UseInMemoryReminderService();
+            if (storage.UsesPostgres)
+            {
+                var connectionString = storage.PostgresConnectionString!;
+                var advertisedIp = ParseAdvertisedIp(configuration["Orleans:AdvertisedIP"]) ?? FirstNonLoopbackIPv4() ?? IPAddress.Loopback;
+                silo.Configure<ClusterOptions>(o =>
+                {
+                    o.ClusterId = clusterId;
+                    o.ServiceId = serviceId;
+                });
+                // Listen on every interface (containers reach each other on their own address); advertise one.
+                silo.ConfigureEndpoints(advertisedIp, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+                silo.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = NpgsqlInvariant;
+                    o.ConnectionString = connectionString;
+                });
+                silo.AddAdoNetGrainStorage(StorageNames.Grains, o =>
+                {
+                    o.Invariant = NpgsqlInvariant;
+                    o.ConnectionString = connectionString;
+                });
+                silo.AddAdoNetGrainStorageAsDefault(o =>
+                {
+                    o.Invariant = NpgsqlInvariant;
+                    o.ConnectionString = connectionString;
+                });
+                silo.UseAdoNetReminderService(o =>
+                {
+                    o.Invariant = NpgsqlInvariant;
+                    o.ConnectionString = connectionString;
+                });
+            }
+            else
+            {
+                silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: serviceId, clusterId: clusterId);
+                silo.AddMemoryGrainStorageAsDefault();
+                silo.AddMemoryGrainStorage(StorageNames.Grains);
+                silo.UseInMemoryReminderService();
+            }
+
+            // Plain JSON state, not Newtonsoft with assembly-qualified $type names that break on any rename.
             silo.UseSystemTextJsonGrainStorageSerializer();
+
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                // Declare a killed host dead within seconds rather than the default tens of seconds: probes every
+                // 2 s, dead after 3 missed. Overridable from Orleans:Membership (any ClusterMembershipOptions property).
+                o.ProbeTimeout = TimeSpan.FromSeconds(2);
+                o.NumMissedProbesLimit = 3;
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(10);
+                configuration.GetSection("Orleans:Membership").Bind(o);
+            });
+            // ReminderOptions (e.g. MinimumReminderPeriod) from Orleans:Reminders; Orleans' defaults otherwise.
+            silo.Configure<ReminderOptions>(configuration.GetSection("Orleans:Reminders"));
+
+            silo.AddDashboard(o =>
+            {
+                // The trace page streams live logs: development only.
+                o.HideTrace = !isDevelopment;
+            });
         });
         return builder;
     }
+
+    private static IPAddress? ParseAdvertisedIp(string? value) =>
+        string.IsNullOrWhiteSpace(value) ? null
+        : IPAddress.TryParse(value, out var ip) ? ip
+        : throw new InvalidOperationException($"Orleans:AdvertisedIP '{value}' is not an IP address.");
+
+    /// <summary>The first IPv4 address of an up, non-loopback interface: the address other hosts can reach.</summary>
+    private static IPAddress? FirstNonLoopbackIPv4() =>
+        NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
 }
