@@ -12,7 +12,8 @@ namespace KarteMarketo.Grains.Storage;
 public sealed record Migration(int Version, string Name, string Sql)
 {
     /// <summary>SHA-256 of the file text (hex): an applied migration must never change afterwards.</summary>
-    public string Checksum { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql)));
+    /// <remarks>Computed from <see cref="Sql"/> on each read, so a copy made with <c>with</c> stays truthful.</remarks>
+    public string Checksum => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql)));
 }
 
 /// <summary>What one migrator run did.</summary>
