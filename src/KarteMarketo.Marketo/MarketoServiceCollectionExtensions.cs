@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace KarteMarketo.Marketo;
+
+/// <summary>Registers the Marketo REST client.</summary>
+public static class MarketoServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="IMarketoClient"/> as a typed <see cref="HttpClient"/> (IHttpClientFactory), the shared
+    /// <see cref="MarketoTokenCache"/>, and <see cref="MarketoClientOptions"/> from <c>Marketo:Client</c>.
+    /// </summary>
+    public static IServiceCollection AddMarketoClient(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MarketoClientOptions>().Bind(configuration.GetSection(MarketoClientOptions.SectionName));
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<MarketoTokenCache>();
+        services.AddHttpClient<IMarketoClient, MarketoClient>(http =>
+            {
+                // Time-outs are per endpoint and per attempt, in the client's Polly pipeline.
+                http.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            // The identity URI carries the client secret as a query parameter (as the spec declares it); the default
+            // request loggers would write that URI, so they are removed and the client logs without secrets itself.
+            .RemoveAllLoggers();
+        return services;
+    }
+}

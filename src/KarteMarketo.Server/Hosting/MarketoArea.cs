@@ -1,0 +1,22 @@
+using KarteMarketo.Grains.Storage;
+using KarteMarketo.Marketo;
+using KarteMarketo.MarketoSandbox;
+
+namespace KarteMarketo.Server.Hosting;
+
+/// <summary>The Marketo area's registrations: the REST client always, the sandbox only in the embedded default.</summary>
+public static class MarketoArea
+{
+    public static WebApplicationBuilder AddMarketoArea(this WebApplicationBuilder builder, AppStorageOptions storage)
+    {
+        builder.Services.AddMarketoClient(builder.Configuration);
+        if (!storage.UsesPostgres)
+        {
+            // The embedded default mounts a Marketo stand-in at /sandbox/marketo (see EmbeddedSandboxApi); its settings
+            // (credentials, quota, token lifetime, custom fields) come from the "Sandbox" section.
+            builder.Services.Configure<SandboxOptions>(builder.Configuration.GetSection("Sandbox"));
+            builder.Services.AddMarketoSandbox();
+        }
+        return builder;
+    }
+}
