@@ -9,6 +9,7 @@ public static class AreaServices
     {
         _ = storage;
         builder.AddOperations(storage); // foundation: health, metrics, OpenAPI, admin key, embedded banner
+        builder.AddMarketoArea(storage); // Marketo: REST client; sandbox in the embedded default
         return builder;
     }
 }
