@@ -1,0 +1,16 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace KarteMarketo.Grains.Marketo;
+
+public static class MarketoGatewayServiceCollectionExtensions
+{
+    /// <summary>Registers <see cref="IMarketoGateway"/>, the only path from grains to Marketo. Needs an
+    /// <see cref="KarteMarketo.Marketo.IMarketoClient"/> registered by the client's own extension.</summary>
+    public static IServiceCollection AddMarketoGateway(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IMarketoGateway, MarketoGateway>();
+        return services;
+    }
+}

@@ -1,0 +1,139 @@
+using KarteMarketo.Grains.Marketo;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Grains.Storage;
+using KarteMarketo.Marketo;
+using Microsoft.Extensions.Logging;
+
+namespace KarteMarketo.Grains.Quota;
+
+/// <summary>
+/// The budget of one Marketo instance, one activation in the whole cluster (keyed <c>q:{instance}</c>).
+/// A thin shell over <see cref="QuotaLedger"/>: it persists reservations and the 607 stop, and every few minutes
+/// reconciles the day's count with Marketo's <c>stats/usage.json</c> under a permit of its own.
+/// </summary>
+[GrainType("marketo-quota")]
+public sealed class MarketoQuotaGrain(
+    [PersistentState("quota", StorageNames.Grains)] IPersistentState<MarketoQuotaState> state,
+    TimeProvider time,
+    IMarketoClient client,
+    IProjectDirectory projects,
+    ILogger<MarketoQuotaGrain> logger) : Grain, IMarketoQuotaGrain
+{
+    /// <summary>How often Marketo's own count is read while the instance is in use.</summary>
+    public static readonly TimeSpan ReconcileEvery = TimeSpan.FromMinutes(5);
+
+    // One write at a time: the reconciliation timer interleaves with permits, and both may need a reservation.
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private QuotaLedger _ledger = null!;
+    private bool _reconciling;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        var instance = key.StartsWith("q:", StringComparison.Ordinal) ? key[2..] : key;
+        _ledger = new QuotaLedger(instance, time, state.RecordExists ? state.State : null);
+        // Interleaving: the usage call may take seconds; permits must not wait behind it.
+        this.RegisterGrainTimer(ReconcileAsync, new GrainTimerCreationOptions(ReconcileEvery, ReconcileEvery) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // A graceful exit stores the exact count, so a deactivation does not waste the reserved block.
+        if (_ledger.InFlight > 0) return;
+        try
+        {
+            await PersistAsync(exact: true);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Could not store the exact quota count of {Instance}; the reservation stands", _ledger.Instance);
+        }
+    }
+
+    public async Task<QuotaPermit> AcquireAsync(QuotaRequest request)
+    {
+        while (true)
+        {
+            var decision = _ledger.Acquire(request);
+            if (decision.Permit is { } permit) return permit;
+            await PersistAsync(exact: false);
+        }
+    }
+
+    public async Task ReleaseAsync(Guid leaseId, MarketoCallOutcome outcome)
+    {
+        if (_ledger.Release(leaseId, outcome))
+        {
+            logger.LogWarning("Marketo instance {Instance} answered 607 (daily quota reached): no calls until the Central midnight",
+                _ledger.Instance);
+            await PersistAsync(exact: false);
+        }
+    }
+
+    public Task<QuotaSnapshot> GetSnapshotAsync(QuotaSettings limits) => Task.FromResult(_ledger.Snapshot(limits));
+
+    private async Task PersistAsync(bool exact)
+    {
+        await _writeGate.WaitAsync();
+        try
+        {
+            var captured = _ledger.CaptureState(exact);
+            state.State = captured;
+            await state.WriteStateAsync();
+            _ledger.MarkPersisted(captured);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>Raises the day's count to Marketo's own (other integrations spend the same quota). The usage call
+    /// is a Marketo call like any other: it takes a permit (purpose Other) and is skipped when none is granted.</summary>
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        if (_reconciling || !_ledger.AskedSinceReconcile || _ledger.LastProjectId is not { } projectId) return;
+        _reconciling = true;
+        try
+        {
+            var record = await projects.GetAsync(projectId, cancellationToken);
+            if (record is null || record.Settings.Marketo.InstanceId != _ledger.Instance) return;
+
+            var permit = await AcquireAsync(new QuotaRequest(MarketoCallPurpose.Other, _ledger.EffectiveLimits, projectId));
+            if (!permit.Granted)
+            {
+                QuotaMetrics.Denied(MarketoCallPurpose.Other, permit.Denial);
+                return;
+            }
+
+            var outcome = MarketoCallOutcome.Counted;
+            try
+            {
+                using var deadline = new CancellationTokenSource(QuotaLedger.CallDeadline, time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+                var usage = await client.GetDailyUsageAsync(MarketoGateway.ConnectionOf(record.Settings.Marketo), linked.Token);
+                outcome = MarketoGateway.OutcomeOf(usage);
+                if (usage is { IsSuccess: true, Value: { } daily } && _ledger.ApplyMarketoUsage(daily))
+                {
+                    logger.LogInformation("Marketo counts {Total} calls today on {Instance}; our count was raised to it",
+                        daily.Total, _ledger.Instance);
+                }
+                _ledger.MarkReconciled();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Reading Marketo's usage for {Instance} failed", _ledger.Instance);
+            }
+            finally
+            {
+                QuotaMetrics.Called(MarketoCallPurpose.Other, outcome);
+                await ReleaseAsync(permit.LeaseId, outcome);
+            }
+        }
+        finally
+        {
+            _reconciling = false;
+        }
+    }
+}
