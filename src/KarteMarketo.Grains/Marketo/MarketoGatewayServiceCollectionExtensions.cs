@@ -1,7 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
+using KarteMarketo.Grains.Marketo;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace KarteMarketo.Grains.Marketo;
+namespace Microsoft.Extensions.DependencyInjection;
 
 public static class MarketoGatewayServiceCollectionExtensions
 {
