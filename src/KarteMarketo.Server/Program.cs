@@ -18,6 +18,7 @@ app.MapSettingsApi();
 app.MapEventsApi();
 app.MapUsersApi();
 app.MapSyncApi();
+app.MapQuotaApi();
 app.MapMarketoWebhooksApi();
 app.MapKarteWebhooksApi();
 app.MapLeadsApi();
