@@ -1,0 +1,47 @@
+namespace KarteMarketo.Grains.Outbox;
+
+/// <summary>
+/// The durable outboxes (PostgreSQL in production, memory in the embedded default). Writers add rows before they
+/// answer 202; each project's dispatcher grain claims, sends and finishes them. Every method throws
+/// <see cref="Storage.StoreUnavailableException"/> when the database cannot be reached.
+/// </summary>
+public interface IOutboxStore
+{
+    /// <summary>Adds rows; a delivery id already present for the project and kind is left alone.
+    /// Returns the delivery ids that were new.</summary>
+    Task<IReadOnlySet<string>> EnqueueAsync(string projectId, OutboxKind kind, IReadOnlyList<OutboxEntry> entries,
+        DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Claims up to <paramref name="limit"/> due rows (pending and due, or in flight with an expired lease),
+    /// oldest first, under <paramref name="leaseId"/> until <paramref name="leaseUntil"/>.</summary>
+    Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, Guid leaseId,
+        DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
+
+    /// <summary>Marks claimed rows as about to be sent (the last write before the Marketo call).</summary>
+    Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Finishes claimed rows (delivered, failed, or back to pending), only while they still carry <paramref name="leaseId"/>.</summary>
+    Task CompleteAsync(Guid leaseId, IReadOnlyList<OutboxOutcome> outcomes, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns every in-flight row of a project and kind to pending, due now. Called by a dispatcher when it
+    /// activates: the grain is the only claimer of its rows, so rows still in flight belong to an activation that is
+    /// gone. Rows that were being sent are flagged as possible duplicates.</summary>
+    Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>When the next pending row of a project and kind is due, or null when none is pending.</summary>
+    Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default);
+
+    /// <summary>Projects and kinds with rows due by <paramref name="now"/> or in flight.</summary>
+    Task<IReadOnlyList<OutboxWork>> FindWorkAsync(DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Rows for the status endpoints, newest first; <paramref name="statuses"/> null or empty means all.</summary>
+    Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>The lead a cookie was last associated with through Associate Lead, or null.</summary>
+    Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default);
+
+    /// <summary>Remembers that a cookie is associated with a lead.</summary>
+    Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+        CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,165 @@
+namespace KarteMarketo.Grains.Outbox;
+
+/// <summary>The outboxes of the embedded default: one process, nothing persists (the host says so at start-up).</summary>
+public sealed class InMemoryOutboxStore : IOutboxStore
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<long, OutboxRow> _rows = [];
+    private readonly Dictionary<(string Project, OutboxKind Kind, string DeliveryId), long> _byDelivery = [];
+    private readonly Dictionary<(string Project, string Cookie), long> _associations = [];
+    private long _nextId;
+
+    public Task<IReadOnlySet<string>> EnqueueAsync(string projectId, OutboxKind kind, IReadOnlyList<OutboxEntry> entries,
+        DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var added = new HashSet<string>(StringComparer.Ordinal);
+        lock (_gate)
+        {
+            foreach (var entry in entries)
+            {
+                if (_byDelivery.ContainsKey((projectId, kind, entry.DeliveryId))) continue;
+                var id = ++_nextId;
+                _byDelivery[(projectId, kind, entry.DeliveryId)] = id;
+                _rows[id] = new OutboxRow
+                {
+                    Id = id, ProjectId = projectId, Kind = kind, DeliveryId = entry.DeliveryId, UserId = entry.UserId,
+                    Email = entry.Email, Payload = (System.Text.Json.Nodes.JsonObject)entry.Payload.DeepClone(),
+                    Status = OutboxStatus.Pending, NextAttemptAt = now, CreatedAt = now, UpdatedAt = now,
+                };
+                added.Add(entry.DeliveryId);
+            }
+        }
+        return Task.FromResult<IReadOnlySet<string>>(added);
+    }
+
+    public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, Guid leaseId,
+        DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var claimed = _rows.Values
+                .Where(r => r.ProjectId == projectId && r.Kind == kind && IsDue(r, now))
+                .OrderBy(r => r.Id)
+                .Take(limit)
+                .Select(r => r with
+                {
+                    Status = OutboxStatus.InFlight, LeaseId = leaseId, LeaseUntil = leaseUntil, UpdatedAt = now,
+                    PossibleDuplicate = r.PossibleDuplicate || (r.Status == OutboxStatus.InFlight && r.SentAt is not null),
+                    SentAt = null,
+                })
+                .ToList();
+            foreach (var row in claimed) _rows[row.Id] = row;
+            return Task.FromResult<IReadOnlyList<OutboxRow>>(claimed);
+        }
+    }
+
+    private static bool IsDue(OutboxRow row, DateTimeOffset now) =>
+        (row.Status == OutboxStatus.Pending && row.NextAttemptAt <= now) ||
+        (row.Status == OutboxStatus.InFlight && row.LeaseUntil <= now);
+
+    public Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            foreach (var id in ids)
+            {
+                if (_rows.TryGetValue(id, out var row) && row.LeaseId == leaseId) _rows[id] = row with { SentAt = now };
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task CompleteAsync(Guid leaseId, IReadOnlyList<OutboxOutcome> outcomes, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            foreach (var o in outcomes)
+            {
+                if (!_rows.TryGetValue(o.Id, out var row) || row.LeaseId != leaseId || row.Status != OutboxStatus.InFlight) continue;
+                _rows[o.Id] = row with
+                {
+                    Status = o.Status, Attempts = o.Attempts, NextAttemptAt = o.NextAttemptAt,
+                    LeadId = o.LeadId ?? row.LeadId, SyncedAt = o.SyncedAt ?? row.SyncedAt,
+                    MarketoGuid = o.MarketoGuid ?? row.MarketoGuid, Result = o.Result?.DeepClone() ?? row.Result,
+                    ErrorCode = o.ErrorCode, ErrorMessage = o.ErrorMessage, DeliveredAt = o.DeliveredAt ?? row.DeliveredAt,
+                    LeaseId = null, LeaseUntil = null, SentAt = null, UpdatedAt = now,
+                };
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var stuck = _rows.Values.Where(r => r.ProjectId == projectId && r.Kind == kind && r.Status == OutboxStatus.InFlight).ToList();
+            foreach (var row in stuck)
+            {
+                _rows[row.Id] = row with
+                {
+                    Status = OutboxStatus.Pending, NextAttemptAt = now, LeaseId = null, LeaseUntil = null,
+                    PossibleDuplicate = row.PossibleDuplicate || row.SentAt is not null, SentAt = null, UpdatedAt = now,
+                };
+            }
+            return Task.FromResult(stuck.Count);
+        }
+    }
+
+    public Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var due = _rows.Values
+                .Where(r => r.ProjectId == projectId && r.Kind == kind && r.Status == OutboxStatus.Pending)
+                .Select(r => (DateTimeOffset?)r.NextAttemptAt)
+                .Min();
+            return Task.FromResult(due);
+        }
+    }
+
+    public Task<IReadOnlyList<OutboxWork>> FindWorkAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var work = _rows.Values
+                .Where(r => (r.Status == OutboxStatus.Pending && r.NextAttemptAt <= now) || r.Status == OutboxStatus.InFlight)
+                .Select(r => new OutboxWork(r.ProjectId, r.Kind))
+                .Distinct()
+                .ToList();
+            return Task.FromResult<IReadOnlyList<OutboxWork>>(work);
+        }
+    }
+
+    public Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var rows = _rows.Values
+                .Where(r => r.ProjectId == projectId && r.Kind == kind && (statuses is null || statuses.Count == 0 || statuses.Contains(r.Status)))
+                .OrderByDescending(r => r.Id)
+                .Take(limit)
+                .ToList();
+            return Task.FromResult<IReadOnlyList<OutboxRow>>(rows);
+        }
+    }
+
+    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_associations.TryGetValue((projectId, cookie), out var lead) ? lead : (long?)null);
+        }
+    }
+
+    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _associations[(projectId, cookie)] = leadId;
+        }
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,212 @@
+using KarteMarketo.Contracts.Outbox;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Marketo;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KarteMarketo.Grains.Outbox;
+
+/// <summary>
+/// The drain loop both outbox dispatchers share: claim a batch (rows go <c>in_flight</c> under a fresh lease), let the
+/// subclass send it, record each row's outcome, repeat until nothing is due, then sleep on a grain timer until the next
+/// row is due. Reentrant so that wake-ups from the front door never wait behind a Marketo call; one drain runs at a time.
+/// </summary>
+[Reentrant]
+public abstract partial class OutboxDispatcherGrain(
+    IOutboxStore store,
+    IProjectDirectory projects,
+    TimeProvider time,
+    IOptions<OutboxOptions> options,
+    ILogger logger) : Grain, IOutboxDispatcherGrain
+{
+    private IGrainTimer? _timer;
+    private DateTimeOffset? _nextRunAt;
+    private Task? _drain;
+    private bool _rerun;
+    private int _addedSinceDrain;
+    private int _callsMade;
+    private string? _lastError;
+
+    protected abstract OutboxKind Kind { get; }
+
+    protected string ProjectId { get; private set; } = "";
+
+    protected IOutboxStore Store => store;
+
+    protected TimeProvider Time => time;
+
+    protected OutboxOptions Options => options.Value;
+
+    protected ILogger Logger => logger;
+
+    /// <summary>Sends one claimed batch and returns each row's outcome. <see cref="BatchResult.PauseFor"/> stops the
+    /// drain for a while (the quota said no).</summary>
+    protected abstract Task<BatchResult> SendBatchAsync(ProjectSettings settings, IReadOnlyList<OutboxRow> rows, Guid leaseId,
+        CancellationToken cancellationToken);
+
+    /// <summary>Counts a Marketo call made (diagnostics only).</summary>
+    protected void CountCall() => _callsMade++;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        ProjectId = key[2..key.LastIndexOf('/')];
+        _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions
+        {
+            DueTime = Timeout.InfiniteTimeSpan,
+            Period = Timeout.InfiniteTimeSpan,
+            Interleave = true,
+            KeepAlive = true,
+        });
+
+        // This grain is the only claimer of its project's rows, so rows still in flight were claimed by an activation
+        // that is gone (a crash or a restart): put them back now instead of waiting for their lease to run out.
+        var recovered = await store.RecoverAsync(ProjectId, Kind, time.GetUtcNow(), cancellationToken);
+        if (recovered > 0) LogRecovered(ProjectId, Kind, recovered);
+        var next = await store.NextDueAsync(ProjectId, Kind, cancellationToken);
+        if (next is { } at) ScheduleAt(at);
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    public Task WakeAsync(int added)
+    {
+        _addedSinceDrain += added;
+        if (_addedSinceDrain >= Options.BatchSize) StartDrain();
+        else ScheduleAt(time.GetUtcNow() + Options.BatchDelay);
+        return Task.CompletedTask;
+    }
+
+    public Task<OutboxDispatcherStatus> GetStatusAsync() =>
+        Task.FromResult(new OutboxDispatcherStatus(_drain is { IsCompleted: false }, _nextRunAt, _callsMade, _lastError));
+
+    private Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        _nextRunAt = null;
+        StartDrain();
+        return Task.CompletedTask;
+    }
+
+    private void ScheduleAt(DateTimeOffset at)
+    {
+        if (_nextRunAt is { } scheduled && scheduled <= at) return;
+        _nextRunAt = at;
+        var due = at - time.GetUtcNow();
+        _timer!.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void StartDrain()
+    {
+        if (_drain is { IsCompleted: false })
+        {
+            _rerun = true;
+            return;
+        }
+        // Started from grain code, so the loop runs on this activation's scheduler, interleaved with wake-ups.
+        _drain = DrainAsync();
+    }
+
+    private async Task DrainAsync()
+    {
+        try
+        {
+            do
+            {
+                _rerun = false;
+                _addedSinceDrain = 0;
+                var record = await projects.GetAsync(ProjectId);
+                if (record is null)
+                {
+                    LogNoProject(ProjectId);
+                    return;
+                }
+                if (await DrainBatchesAsync(record.Settings) is { } pause)
+                {
+                    ScheduleAt(time.GetUtcNow() + pause);
+                    return;
+                }
+            }
+            while (_rerun);
+
+            if (await store.NextDueAsync(ProjectId, Kind) is { } next) ScheduleAt(next);
+            _lastError = null;
+        }
+        catch (Exception ex)
+        {
+            _lastError = ex.Message;
+            LogDrainFailed(ex, ProjectId, Kind);
+            ScheduleAt(time.GetUtcNow() + Options.InitialBackoff);
+        }
+    }
+
+    /// <summary>Drains due rows batch by batch; returns a pause when the quota said no.</summary>
+    private async Task<TimeSpan?> DrainBatchesAsync(ProjectSettings settings)
+    {
+        while (true)
+        {
+            var now = time.GetUtcNow();
+            var leaseId = Guid.NewGuid();
+            var rows = await store.ClaimAsync(ProjectId, Kind, Options.BatchSize, leaseId, now, now + Options.LeaseDuration);
+            if (rows.Count == 0) return null;
+
+            BatchResult result;
+            try
+            {
+                result = await SendBatchAsync(settings, rows, leaseId, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is not Storage.StoreUnavailableException)
+            {
+                // Our own failure (a grain call, a bug): count an attempt so that a poison batch ends up failed.
+                LogBatchFailed(ex, ProjectId, Kind, rows.Count);
+                var retryAt = time.GetUtcNow();
+                result = new BatchResult(rows.Select(r => RetryOrFail(r, retryAt, "error", ex.Message)).ToList(), null);
+            }
+            await store.CompleteAsync(leaseId, result.Outcomes, time.GetUtcNow());
+            if (result.PauseFor is { } pause) return pause;
+        }
+    }
+
+    /// <summary>A failed attempt: back to pending after the back-off, or failed with Marketo's code once the attempts are spent.</summary>
+    protected OutboxOutcome RetryOrFail(OutboxRow row, DateTimeOffset now, string code, string message)
+    {
+        var attempts = row.Attempts + 1;
+        return attempts >= Options.MaxAttempts
+            ? new OutboxOutcome(row.Id, OutboxStatus.Failed, attempts, now) { ErrorCode = code, ErrorMessage = message }
+            : new OutboxOutcome(row.Id, OutboxStatus.Pending, attempts, now + Options.BackoffFor(attempts))
+                { ErrorCode = code, ErrorMessage = message };
+    }
+
+    /// <summary>Not an attempt (no permit, rate limits): back to pending, due after <paramref name="delay"/>.</summary>
+    protected static OutboxOutcome Release(OutboxRow row, DateTimeOffset now, TimeSpan delay, string? code = null, string? message = null) =>
+        new(row.Id, OutboxStatus.Pending, row.Attempts, now + (delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1)))
+            { ErrorCode = code, ErrorMessage = message };
+
+    /// <summary>The outcome of a whole-call failure for every row of the call.</summary>
+    protected IEnumerable<OutboxOutcome> CallFailed<T>(IEnumerable<OutboxRow> rows, MarketoResult<T> result, DateTimeOffset now)
+    {
+        var error = result.Errors.FirstOrDefault();
+        var code = error?.Code ?? result.Kind.ToString();
+        var message = error?.Message ?? $"Marketo call ended with {result.Kind}";
+        return result.Kind switch
+        {
+            // The budget and the rate limits are not the rows' fault: wait, and do not spend an attempt.
+            MarketoResultKind.RateLimited or MarketoResultKind.ConcurrencyLimited or MarketoResultKind.DailyQuotaExhausted =>
+                rows.Select(r => Release(r, now, Options.ThrottledDelay, code, message)),
+            _ => rows.Select(r => RetryOrFail(r, now, code, message)),
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Outbox {ProjectId}/{Kind}: {Count} in-flight row(s) of a previous activation put back")]
+    private partial void LogRecovered(string projectId, OutboxKind kind, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox {ProjectId}: the project does not exist; rows stay pending")]
+    private partial void LogNoProject(string projectId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox {ProjectId}/{Kind}: drain failed; retrying later")]
+    private partial void LogDrainFailed(Exception ex, string projectId, OutboxKind kind);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox {ProjectId}/{Kind}: a batch of {Count} failed in our code")]
+    private partial void LogBatchFailed(Exception ex, string projectId, OutboxKind kind, int count);
+}
+
+/// <summary>What became of a batch: an outcome per row, and a pause when the quota said no.</summary>
+public sealed record BatchResult(IReadOnlyList<OutboxOutcome> Outcomes, TimeSpan? PauseFor);

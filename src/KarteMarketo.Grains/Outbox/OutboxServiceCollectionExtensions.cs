@@ -1,0 +1,28 @@
+using KarteMarketo.Grains.Events;
+using KarteMarketo.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KarteMarketo.Grains.Outbox;
+
+public static class OutboxServiceCollectionExtensions
+{
+    /// <summary>The outbox and webhook event stores (PostgreSQL or memory by mode), the dispatchers' options
+    /// (section <c>Outbox</c>) and the scanner that resumes work after a restart.</summary>
+    public static IServiceCollection AddOutboxes(this IServiceCollection services, AppStorageOptions storage)
+    {
+        services.AddOptions<OutboxOptions>().BindConfiguration("Outbox");
+        if (storage.UsesPostgres)
+        {
+            services.AddSingleton<IOutboxStore, PostgresOutboxStore>();
+            services.AddSingleton<IWebhookEventStore, PostgresWebhookEventStore>();
+        }
+        else
+        {
+            services.AddSingleton<IOutboxStore, InMemoryOutboxStore>();
+            services.AddSingleton<IWebhookEventStore, InMemoryWebhookEventStore>();
+        }
+        services.AddSingleton<OutboxWorkScanner>();
+        services.AddHostedService(sp => sp.GetRequiredService<OutboxWorkScanner>());
+        return services;
+    }
+}
