@@ -86,6 +86,9 @@ public static class OrleansSetup
             });
             // ReminderOptions (e.g. MinimumReminderPeriod) from Orleans:Reminders; Orleans' defaults otherwise.
             silo.Configure<ReminderOptions>(configuration.GetSection("Orleans:Reminders"));
+            // GrainCollectionOptions (e.g. CollectionAge, CollectionQuantum) from Orleans:GrainCollection; Orleans' defaults
+            // otherwise. The benchmark shortens the age to measure memory after idle activations are collected.
+            silo.Configure<GrainCollectionOptions>(configuration.GetSection("Orleans:GrainCollection"));
 
             silo.AddDashboard(o =>
             {

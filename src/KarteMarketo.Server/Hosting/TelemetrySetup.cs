@@ -25,7 +25,8 @@ public static class TelemetrySetup
             health.AddCheck<PostgresHealthCheck>("postgres", tags: [ReadyTag]);
 
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(KarteMarketoMetrics.OrleansMeterName, KarteMarketoMetrics.MeterName)
+            // "System.Runtime": the runtime's built-in meter (dotnet.gc.*, dotnet.process.memory.working_set, ...).
+            .AddMeter(KarteMarketoMetrics.OrleansMeterName, KarteMarketoMetrics.MeterName, "System.Runtime")
             .AddAspNetCoreInstrumentation()
             .AddPrometheusExporter());
 

@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Reflection;
+
+namespace KarteMarketo.Benchmarks;
+
+/// <summary>Command-line options. Every load loop is bounded by these (request counts and durations), so a run always
+/// ends by itself.</summary>
+internal sealed class BenchOptions
+{
+    public required string Scenario { get; init; }
+
+    /// <summary>PostgreSQL connection string: the server runs in PostgreSQL mode. Unset: the embedded default.</summary>
+    public string? Postgres { get; init; }
+
+    public string ServerDll { get; init; } = "";
+    public string SandboxDll { get; init; } = "";
+    public string OutputDirectory { get; init; } = "benchmark-results";
+
+    /// <summary>Small figures everywhere: checks that the harness works end to end in about a minute.</summary>
+    public bool Smoke { get; init; }
+
+    // ingest
+    public int IngestConcurrency { get; init; } = 32;
+    public double IngestSeconds { get; init; } = 15;
+    public int IngestUsers { get; init; } = 20_000;
+    public int IngestBatchSize { get; init; } = 100;
+    public double PacedSeconds { get; init; } = 10;
+
+    // sync
+    public double SyncRate { get; init; } = 300;
+    public double SyncSeconds { get; init; } = 20;
+    public int SyncSampleEvery { get; init; } = 30;
+    public int SyncBatchDelayMilliseconds { get; init; } = 1000;
+    public double SyncSettleSeconds { get; init; } = 30;
+
+    // memory
+    public IReadOnlyList<int> MemoryKeys { get; init; } = [100_000, 1_000_000];
+    public double MemoryIngestBudgetSeconds { get; init; } = 200;
+    public int CollectionAgeSeconds { get; init; } = 30;
+    public double CollectionWaitSeconds { get; init; } = 75;
+
+    // quota
+    public int QuotaDailyLimit { get; init; } = 50;
+    public int QuotaReservePercent { get; init; } = 10;
+    public int QuotaMultiplier { get; init; } = 10;
+    public int QuotaSampleEvery { get; init; } = 100;
+    public double QuotaSettleSeconds { get; init; } = 60;
+
+    public static string Usage =>
+        """
+        usage: dotnet run -c Release --project tests/KarteMarketo.Benchmarks -- <ingest|sync|memory|quota|all> [options]
+          --postgres "<connection string>"   run the server in PostgreSQL mode (default: embedded, in memory)
+          --smoke                            small figures, to check the harness (about a minute per scenario)
+          --out <dir>                        results folder (default benchmark-results)
+          --server-dll <path> --sandbox-dll <path>   override the Release builds found at build time
+          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 20000 --batch-size 100 --paced-seconds 10
+          sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
+          memory: --memory-keys 100000,1000000 --memory-budget-seconds 200 --collection-age-seconds 30 --collection-wait-seconds 75
+          quota:  --daily-limit 50 --reserve-percent 10 --quota-multiplier 10 --quota-sample-every 100 --quota-settle-seconds 60
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith('-'))
+            throw new ArgumentException("missing scenario");
+        var scenario = args[0].ToLowerInvariant();
+        if (scenario is not ("ingest" or "sync" or "memory" or "quota" or "all"))
+            throw new ArgumentException($"unknown scenario '{args[0]}'");
+
+        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var flags = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 1; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"unexpected argument '{arg}'");
+            var name = arg[2..];
+            if (name is "smoke") { flags.Add(name); continue; }
+            if (i + 1 >= args.Length) throw new ArgumentException($"--{name} needs a value");
+            values[name] = args[++i];
+        }
+
+        var smoke = flags.Contains("smoke");
+        double D(string key, double normal, double small) =>
+            values.Remove(key, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : smoke ? small : normal;
+        int I(string key, int normal, int small) =>
+            values.Remove(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : smoke ? small : normal;
+        string? S(string key) => values.Remove(key, out var v) ? v : null;
+
+        var options = new BenchOptions
+        {
+            Scenario = scenario,
+            Smoke = smoke,
+            Postgres = S("postgres"),
+            ServerDll = S("server-dll") ?? BuiltPath("ServerDll"),
+            SandboxDll = S("sandbox-dll") ?? BuiltPath("SandboxDll"),
+            OutputDirectory = S("out") ?? "benchmark-results",
+            IngestConcurrency = I("concurrency", 32, 16),
+            IngestSeconds = D("ingest-seconds", 15, 3),
+            IngestUsers = I("ingest-users", 20_000, 2_000),
+            IngestBatchSize = I("batch-size", 100, 100),
+            PacedSeconds = D("paced-seconds", 10, 3),
+            SyncRate = D("sync-rate", 300, 100),
+            SyncSeconds = D("sync-seconds", 20, 4),
+            SyncSampleEvery = I("sync-sample-every", 30, 10),
+            SyncBatchDelayMilliseconds = I("batch-delay-ms", 1000, 1000),
+            SyncSettleSeconds = D("sync-settle-seconds", 30, 15),
+            MemoryKeys = S("memory-keys") is { } keys
+                ? [.. keys.Split(',').Select(k => int.Parse(k, CultureInfo.InvariantCulture))]
+                : smoke ? [2_000, 10_000] : [100_000, 1_000_000],
+            MemoryIngestBudgetSeconds = D("memory-budget-seconds", 200, 30),
+            CollectionAgeSeconds = I("collection-age-seconds", 30, 15),
+            CollectionWaitSeconds = D("collection-wait-seconds", 75, 40),
+            QuotaDailyLimit = I("daily-limit", 50, 5),
+            QuotaReservePercent = I("reserve-percent", 10, 20),
+            QuotaMultiplier = I("quota-multiplier", 10, 3),
+            QuotaSampleEvery = I("quota-sample-every", 100, 20),
+            QuotaSettleSeconds = D("quota-settle-seconds", 60, 20),
+        };
+        if (values.Count > 0) throw new ArgumentException($"unknown option(s): {string.Join(", ", values.Keys.Select(k => "--" + k))}");
+        return options;
+    }
+
+    /// <summary>The Release build of a host, recorded by the project file when the harness was built.</summary>
+    private static string BuiltPath(string name) =>
+        typeof(BenchOptions).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == name)?.Value ?? "";
+}

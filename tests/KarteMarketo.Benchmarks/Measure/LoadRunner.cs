@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using HdrHistogram;
+
+namespace KarteMarketo.Benchmarks;
+
+/// <summary>Latencies in microseconds (HdrHistogram, 3 significant digits, up to 2 minutes). Thread-safe.</summary>
+internal sealed class Latencies
+{
+    private readonly LongHistogram _histogram = new(120_000_000, 3);
+    private readonly Lock _gate = new();
+
+    public void Record(TimeSpan elapsed)
+    {
+        var micros = Math.Clamp((long)(elapsed.Ticks / 10.0), 1, 120_000_000);
+        lock (_gate)
+        {
+            _histogram.RecordValue(micros);
+        }
+    }
+
+    public long Count { get { lock (_gate) { return _histogram.TotalCount; } } }
+
+    /// <summary>The latency at <paramref name="percentile"/> in milliseconds (NaN when nothing was recorded).</summary>
+    public double Ms(double percentile)
+    {
+        lock (_gate)
+        {
+            return _histogram.TotalCount == 0 ? double.NaN : _histogram.GetValueAtPercentile(percentile) / 1000.0;
+        }
+    }
+
+    public double MeanMs { get { lock (_gate) { return _histogram.TotalCount == 0 ? double.NaN : _histogram.GetMean() / 1000.0; } } }
+    public double MaxMs { get { lock (_gate) { return _histogram.TotalCount == 0 ? double.NaN : _histogram.GetMaxValue() / 1000.0; } } }
+
+    public JsonObject ToJson() => new()
+    {
+        ["count"] = Count,
+        ["p50Ms"] = Round(Ms(50)),
+        ["p90Ms"] = Round(Ms(90)),
+        ["p99Ms"] = Round(Ms(99)),
+        ["p999Ms"] = Round(Ms(99.9)),
+        ["maxMs"] = Round(MaxMs),
+        ["meanMs"] = Round(MeanMs),
+    };
+
+    public static double? Round(double value) => double.IsNaN(value) ? null : Math.Round(value, 2);
+}
+
+/// <summary>What one load run measured.</summary>
+internal sealed class LoadResult(string name)
+{
+    public string Name => name;
+    public long Requests;
+    public long Errors;
+    public long Events;
+    public TimeSpan Elapsed;
+    /// <summary>From the request's start to its response.</summary>
+    public Latencies Service { get; } = new();
+    /// <summary>Open loop only: from the moment the request was due to its response (no coordinated omission).</summary>
+    public Latencies Intended { get; } = new();
+    public ConcurrentDictionary<string, long> ErrorKinds { get; } = new();
+    public double? TargetRate { get; set; }
+    public long LateStarts;
+
+    public double RequestsPerSecond => Requests / Elapsed.TotalSeconds;
+    public double EventsPerSecond => Events / Elapsed.TotalSeconds;
+
+    public void Error(string kind)
+    {
+        Interlocked.Increment(ref Errors);
+        ErrorKinds.AddOrUpdate(kind, 1, (_, n) => n + 1);
+    }
+
+    public JsonObject ToJson()
+    {
+        var json = new JsonObject
+        {
+            ["name"] = name,
+            ["requests"] = Requests,
+            ["events"] = Events,
+            ["errors"] = Errors,
+            ["errorKinds"] = new JsonObject([.. ErrorKinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
+            ["seconds"] = Math.Round(Elapsed.TotalSeconds, 2),
+            ["requestsPerSecond"] = Math.Round(RequestsPerSecond, 1),
+            ["eventsPerSecond"] = Math.Round(EventsPerSecond, 1),
+            ["latency"] = Service.ToJson(),
+        };
+        if (TargetRate is { } rate)
+        {
+            json["targetRequestsPerSecond"] = Math.Round(rate, 1);
+            json["latencyFromIntendedStart"] = Intended.ToJson();
+            json["lateStarts"] = LateStarts;
+        }
+        return json;
+    }
+}
+
+/// <summary>
+/// HTTP load loops. Both are bounded: the closed loop by a request count and a duration (whichever comes first), the
+/// open loop by its schedule (rate × duration requests) and a drain timeout.
+/// </summary>
+internal static class LoadRunner
+{
+    /// <summary>
+    /// Closed loop: <paramref name="concurrency"/> workers, each sending the next request as soon as its previous one
+    /// answered, until <paramref name="maxRequests"/> were sent or <paramref name="duration"/> passed.
+    /// <paramref name="send"/> gets the request's sequence number and returns how many events it carried, or throws.
+    /// </summary>
+    public static async Task<LoadResult> ClosedAsync(string name, int concurrency, long maxRequests, TimeSpan duration,
+        Func<long, CancellationToken, Task<int>> send, CancellationToken cancellationToken)
+    {
+        var result = new LoadResult(name);
+        long next = -1;
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (!cancellationToken.IsCancellationRequested && clock.Elapsed < duration)
+            {
+                var i = Interlocked.Increment(ref next);
+                if (i >= maxRequests) break;
+                await SendOneAsync(result, i, send, clock.Elapsed, clock, null, cancellationToken);
+            }
+        }, cancellationToken)).ToArray();
+        await Task.WhenAll(workers);
+        result.Elapsed = clock.Elapsed;
+        return result;
+    }
+
+    /// <summary>
+    /// Open loop: request <c>i</c> is due at <c>i / rate</c> seconds whatever happened to the earlier ones; at most
+    /// <paramref name="maxInFlight"/> are outstanding (a request that waits for a slot counts as a late start, and its
+    /// wait is in the intended-start latency). Stops issuing after <paramref name="duration"/>, then waits for the
+    /// outstanding ones (bounded by the client timeout).
+    /// </summary>
+    public static async Task<LoadResult> PacedAsync(string name, double rate, TimeSpan duration, int maxInFlight,
+        Func<long, CancellationToken, Task<int>> send, CancellationToken cancellationToken)
+    {
+        var result = new LoadResult(name) { TargetRate = rate };
+        var total = (long)Math.Max(1, Math.Round(rate * duration.TotalSeconds));
+        var slots = new SemaphoreSlim(maxInFlight);
+        var clock = Stopwatch.StartNew();
+        var running = new List<Task>((int)Math.Min(total, 1_000_000));
+        long issued = 0;
+        while (issued < total && !cancellationToken.IsCancellationRequested)
+        {
+            var due = Math.Min(total, (long)(clock.Elapsed.TotalSeconds * rate) + 1);
+            for (; issued < due; issued++)
+            {
+                var i = issued;
+                var intended = TimeSpan.FromSeconds(i / rate);
+                running.Add(Task.Run(async () =>
+                {
+                    if (!slots.Wait(0))
+                    {
+                        Interlocked.Increment(ref result.LateStarts);
+                        await slots.WaitAsync(cancellationToken);
+                    }
+                    try
+                    {
+                        await SendOneAsync(result, i, send, intended, clock, result.Intended, cancellationToken);
+                    }
+                    finally
+                    {
+                        slots.Release();
+                    }
+                }, cancellationToken));
+            }
+            await Task.Delay(1, cancellationToken);
+        }
+        await Task.WhenAll(running);
+        result.Elapsed = clock.Elapsed;
+        return result;
+    }
+
+    private static async Task SendOneAsync(LoadResult result, long i, Func<long, CancellationToken, Task<int>> send,
+        TimeSpan intendedStart, Stopwatch clock, Latencies? intended, CancellationToken cancellationToken)
+    {
+        var started = clock.Elapsed;
+        try
+        {
+            var events = await send(i, cancellationToken);
+            var ended = clock.Elapsed;
+            result.Service.Record(ended - started);
+            intended?.Record(ended - intendedStart);
+            Interlocked.Add(ref result.Events, events);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            var ended = clock.Elapsed;
+            result.Service.Record(ended - started);
+            intended?.Record(ended - intendedStart);
+            result.Error(ex is HttpStatusException status ? $"http:{status.StatusCode}" : ex.GetType().Name);
+        }
+        Interlocked.Increment(ref result.Requests);
+    }
+}
+
+/// <summary>A response that was not the expected status.</summary>
+internal sealed class HttpStatusException(int statusCode, string body) : Exception($"HTTP {statusCode}: {body}")
+{
+    public int StatusCode => statusCode;
+}
