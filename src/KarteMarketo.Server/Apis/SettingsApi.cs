@@ -1,7 +1,91 @@
+using KarteMarketo.Contracts.Projects;
+using KarteMarketo.Contracts;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Server.Settings;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Orleans;
+
 namespace KarteMarketo.Server.Apis;
 
 public static class SettingsApi
 {
-    /// <summary>Endpoints: project settings and keys.</summary>
-    public static IEndpointRouteBuilder MapSettingsApi(this IEndpointRouteBuilder app) => app;
+    /// <summary>Endpoints: project settings and keys (admin).</summary>
+    public static IEndpointRouteBuilder MapSettingsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/projects/{projectId}").RequireAdminKey().WithTags("Settings");
+        group.MapPut("/settings", PutSettingsAsync).AllowUnknownProject()
+            .WithSummary("Creates or replaces a project's settings; the first PUT issues the API key and webhook secret.");
+        group.MapGet("/settings", GetSettingsAsync).WithSummary("Reads a project's settings, secrets masked.");
+        group.MapPost("/keys/rotate", RotateKeysAsync).WithSummary("Issues a new API key and webhook secret; the old ones stop working.");
+        return app;
+    }
+
+    /// <summary>What the settings endpoints use.</summary>
+    public sealed record SettingsServices(
+        IGrainFactory Grains,
+        IProjectDirectory Directory,
+        SettingsValidator Validator,
+        MarketoConnectionCheck ConnectionCheck,
+        ILoggerFactory LoggerFactory);
+
+    internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> PutSettingsAsync(
+        string projectId, HttpRequest request, [AsParameters] SettingsServices services, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadAsync<SettingsRequest>(request, cancellationToken: cancellationToken);
+        if (!body.IsOk) return body.Problem;
+        var validation = services.Validator.Validate(body.Value);
+        if (!validation.IsValid) return Problems.Validation(validation.Errors.ToDictionary());
+
+        var grain = services.Grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId));
+        var existing = await grain.GetAsync();
+        var errors = new ValidationErrors();
+        var settings = KeepMaskedSecrets(validation.Settings!, existing?.Settings, errors);
+        if (errors.HasErrors) return Problems.Validation(errors);
+
+        var saved = await grain.SaveSettingsAsync(settings);
+        services.Directory.Invalidate(projectId);
+        var connection = await services.ConnectionCheck.CheckAsync(projectId, settings.Marketo, cancellationToken);
+        return TypedResults.Ok(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection));
+    }
+
+    internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> GetSettingsAsync(
+        string projectId, [AsParameters] SettingsServices services)
+    {
+        // Read from the grain, not the cache: an admin reading settings expects the latest write from any host.
+        var record = await services.Grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId)).GetAsync();
+        return record is null ? Problems.ProjectNotFound(projectId) : TypedResults.Ok(SettingsResponse.From(record, null, null));
+    }
+
+    internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> RotateKeysAsync(
+        string projectId, [AsParameters] SettingsServices services)
+    {
+        var grain = services.Grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId));
+        var issued = await grain.RotateKeysAsync();
+        services.Directory.Invalidate(projectId);
+        if (issued is null) return Problems.ProjectNotFound(projectId);
+        var record = await grain.GetAsync();
+        return record is null ? Problems.ProjectNotFound(projectId) : TypedResults.Ok(SettingsResponse.From(record, issued, null));
+    }
+
+    /// <summary>
+    /// A settings screen reads masked secrets and may send them back unchanged: a secret equal to the mask of the
+    /// stored one means "keep the stored one". A masked value with nothing (or something else) stored is an error,
+    /// since storing the mask itself would break the connection.
+    /// </summary>
+    private static ProjectSettings KeepMaskedSecrets(ProjectSettings incoming, ProjectSettings? stored, ValidationErrors errors)
+    {
+        var m = incoming.Marketo;
+        var secret = Keep("marketo.clientSecret", m.ClientSecret, stored?.Marketo.ClientSecret, errors);
+        var munchkin = m.MunchkinPrivateKey is null ? null : Keep("marketo.munchkinPrivateKey", m.MunchkinPrivateKey, stored?.Marketo.MunchkinPrivateKey, errors);
+        return incoming with { Marketo = m with { ClientSecret = secret ?? m.ClientSecret, MunchkinPrivateKey = munchkin } };
+    }
+
+    private static string? Keep(string path, string incoming, string? stored, ValidationErrors errors)
+    {
+        if (!incoming.StartsWith("****", StringComparison.Ordinal)) return incoming;
+        if (stored is not null && incoming == ProjectKeys.Mask(stored)) return stored;
+        errors.Add(path, "is masked; send the secret itself");
+        return null;
+    }
 }

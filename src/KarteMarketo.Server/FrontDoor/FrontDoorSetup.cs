@@ -5,12 +5,54 @@ public static class FrontDoorSetup
     /// <summary>Problem details, request limits and auth.</summary>
     public static WebApplicationBuilder AddFrontDoor(this WebApplicationBuilder builder)
     {
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
+            context.ProblemDetails.Detail ??= Problems.DefaultDetail(context.HttpContext, status);
+        });
+        builder.Services.AddExceptionHandler<FrontDoorExceptionHandler>();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxBodyBytes);
+
+        // ASP.NET Core's own request lines carry the query string, and Marketo webhooks may carry their secret there
+        // (?secret=). Those lines are turned off; RequestLogMiddleware logs each request by path instead.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         return builder;
     }
 
     public static WebApplication UseKarteMarketoFrontDoor(this WebApplication app)
     {
+        app.UseMiddleware<RequestLogMiddleware>();
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            SuppressDiagnosticsCallback = FrontDoorExceptionHandler.SuppressDiagnostics,
+        });
+        // Bodiless error answers (unknown route 404, wrong method 405, …) become problem+json.
+        app.UseStatusCodePages();
+        app.UseMiddleware<RequestBodyLimitMiddleware>();
+        app.UseRouting();
+        app.UseMiddleware<ProjectAuthMiddleware>();
         return app;
+    }
+}
+
+/// <summary>One line per request: method, path (never the query: it may hold a secret), status and duration.</summary>
+internal sealed class RequestLogMiddleware(RequestDelegate next, ILogger<RequestLogMiddleware> logger, TimeProvider time)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                logger.LogInformation("{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms",
+                    context.Request.Method, context.Request.Path, context.Response.StatusCode,
+                    time.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ public static class AreaServices
     {
         _ = storage;
         builder.AddOperations(storage); // foundation: health, metrics, OpenAPI, admin key, embedded banner
+        builder.Services.AddProjectSettings(); // front door: project grain directory, settings validation, credential check
         builder.AddMarketoArea(storage); // Marketo: REST client; sandbox in the embedded default
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         return builder;

@@ -1,0 +1,95 @@
+using KarteMarketo.Grains.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace KarteMarketo.Grains.Projects;
+
+/// <summary>One project's settings and hashed credentials. Reads are served from memory; every change is written
+/// before it is answered.</summary>
+[GrainType("project")]
+public sealed class ProjectGrain(
+    [PersistentState("project", StorageNames.Grains)] IPersistentState<ProjectState> state,
+    TimeProvider time,
+    ILogger<ProjectGrain> logger) : Grain, IProjectGrain
+{
+    private string ProjectId => GrainKeys.ProjectIdOf(this.GetPrimaryKeyString());
+
+    public Task<ProjectRecord?> GetAsync()
+    {
+        if (!state.State.Exists)
+        {
+            // Unknown ids are asked for by anyone who sends a request; do not keep an activation for each of them.
+            DeactivateOnIdle();
+            return Task.FromResult<ProjectRecord?>(null);
+        }
+        return Task.FromResult<ProjectRecord?>(ToRecord(state.State));
+    }
+
+    public async Task<SaveSettingsResult> SaveSettingsAsync(ProjectSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var now = time.GetUtcNow();
+        var previous = state.State;
+        IssuedKeys? issued = null;
+        ProjectState next;
+        if (previous.Exists)
+        {
+            // Keys survive a settings change: KARTE and Marketo keep working with what they were given.
+            next = previous with { Settings = settings, Version = previous.Version + 1, UpdatedAt = now };
+        }
+        else
+        {
+            issued = NewKeys();
+            next = new ProjectState
+            {
+                Settings = settings,
+                ApiKey = ProjectKeys.Hash(issued.ApiKey),
+                WebhookSecret = ProjectKeys.Hash(issued.WebhookSecret),
+                Version = previous.Version + 1,
+                CreatedAt = now,
+                UpdatedAt = now,
+            };
+        }
+
+        await WriteAsync(previous, next);
+        logger.LogInformation("Project {ProjectId} settings saved (version {Version}, created {Created})",
+            ProjectId, next.Version, issued is not null);
+        return new SaveSettingsResult(ToRecord(next), issued, issued is not null);
+    }
+
+    public async Task<IssuedKeys?> RotateKeysAsync()
+    {
+        var previous = state.State;
+        if (!previous.Exists) return null;
+        var issued = NewKeys();
+        var next = previous with
+        {
+            ApiKey = ProjectKeys.Hash(issued.ApiKey),
+            WebhookSecret = ProjectKeys.Hash(issued.WebhookSecret),
+            Version = previous.Version + 1,
+            UpdatedAt = time.GetUtcNow(),
+        };
+        await WriteAsync(previous, next);
+        logger.LogInformation("Project {ProjectId} keys rotated (version {Version})", ProjectId, next.Version);
+        return issued;
+    }
+
+    private async Task WriteAsync(ProjectState previous, ProjectState next)
+    {
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // Memory must not run ahead of storage: a failed write leaves the project as it was.
+            state.State = previous;
+            throw;
+        }
+    }
+
+    private IssuedKeys NewKeys() => new(ProjectKeys.Generate(ProjectId), ProjectKeys.Generate(ProjectId));
+
+    private ProjectRecord ToRecord(ProjectState s) =>
+        new(ProjectId, s.Settings!, s.ApiKey!, s.WebhookSecret!, s.Version, s.UpdatedAt);
+}
