@@ -21,12 +21,23 @@ public interface ILeadKeyGrain : IGrainWithStringKey
 
     /// <summary>The lead id for this key: the cached one, else one batched lookup (taking a permit of
     /// <paramref name="purpose"/>). Used by the outbox dispatchers.</summary>
-    [Alias("ResolveLeadIdAsync")]
+    /// <remarks>Interleaves with the key's other calls: it waits for the batched answer, which arrives as a call too.</remarks>
+    [Alias("ResolveLeadIdAsync"), AlwaysInterleave]
     Task<LeadIdResolution> ResolveLeadIdAsync(MarketoCallPurpose purpose);
 
     /// <summary>A lead id learned elsewhere (a lead upsert's result).</summary>
     [Alias("RecordLeadIdAsync")]
     Task RecordLeadIdAsync(long leadId);
+
+    /// <summary>Links a user to the key without any lookup (the cookie of an identify that also carried an email:
+    /// the email is tried first and hands over to the cookie where it finds no lead).</summary>
+    [Alias("LinkUserAsync")]
+    Task LinkUserAsync(string userId);
+
+    /// <summary>A lookup's answer for this key (from the batcher or the periodic scheduler): records it and writes a
+    /// found lead to every linked user.</summary>
+    [Alias("ApplyLookupResultAsync")]
+    Task ApplyLookupResultAsync(LeadLookupResult result);
 }
 
 /// <summary>An identify event as one key sees it.</summary>

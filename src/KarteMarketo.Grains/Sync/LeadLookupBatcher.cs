@@ -1,0 +1,160 @@
+using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Grains.Projects;
+using Microsoft.Extensions.Logging;
+
+namespace KarteMarketo.Grains.Sync;
+
+/// <summary>
+/// Per silo, project and key type (<c>b:{project}/{email|cookie}</c>): gathers lookups for up to
+/// <c>batchDelayMilliseconds</c> or 300 keys, makes one Marketo call for them and hands each result to its key grain.
+/// Shaped after GPSTracker's push notifier: a queue in memory, flushed by a grain timer, one flush at a time, and a
+/// last flush on deactivation. With a delay of 0 every key gets its own call (the original plugin's behaviour, kept
+/// for comparison).
+/// </summary>
+[GrainType("lead-lookup-batcher")]
+[StatelessWorker(1)] // one per silo: a second local worker would split batches and double the calls
+[Reentrant]          // keys keep arriving while a call is in flight
+public sealed partial class LeadLookupBatcher(
+    LeadLookupExecutor executor,
+    IProjectDirectory directory,
+    TimeProvider time,
+    ILogger<LeadLookupBatcher> logger) : Grain, ILeadLookupBatcher
+{
+    private string _projectId = "";
+    private LeadKeyType _type;
+    // Realtime first: lookups for the outboxes (other purposes) queue behind it, in arrival order.
+    private readonly SortedDictionary<MarketoCallPurpose, OrderedKeys> _queues = [];
+    private readonly HashSet<Task> _naiveCalls = [];
+    private Task _flushTask = Task.CompletedTask;
+    private IGrainTimer? _timer;
+
+    private sealed class OrderedKeys
+    {
+        private readonly List<string> _order = [];
+        private readonly HashSet<string> _set = new(StringComparer.Ordinal);
+        public int Count => _order.Count;
+        public void Add(string key) { if (_set.Add(key)) _order.Add(key); }
+        public List<string> Take(int max)
+        {
+            var taken = _order.Take(max).ToList();
+            _order.RemoveRange(0, taken.Count);
+            foreach (var key in taken) _set.Remove(key);
+            return taken;
+        }
+    }
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = this.GetPrimaryKeyString();
+        var slash = key.LastIndexOf('/');
+        _projectId = key[2..slash];
+        _type = key[(slash + 1)..] == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Nothing queued may be dropped: flush the rest now.
+        await FlushLoopAsync(all: true);
+        await Task.WhenAll(_naiveCalls.ToArray());
+    }
+
+    public async Task EnqueueAsync(LeadLookupRequest request)
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        if (settings is null) return;   // the project is gone
+
+        var delay = TimeSpan.FromMilliseconds(settings.RealtimeSync.BatchDelayMilliseconds);
+        if (delay <= TimeSpan.Zero)
+        {
+            var call = LookupAndDeliverAsync(settings, [request.Value], request.Purpose);
+            _naiveCalls.Add(call);
+            _ = call.ContinueWith(t => _naiveCalls.Remove(t), TaskScheduler.Current);
+            return;
+        }
+
+        if (!_queues.TryGetValue(request.Purpose, out var queue)) _queues[request.Purpose] = queue = new OrderedKeys();
+        queue.Add(request.Value);
+
+        if (_queues.Values.Any(q => q.Count >= LeadLookupExecutor.MaxKeysPerCall))
+            StartFlush(all: false);   // a full batch need not wait for the timer
+        else
+            _timer ??= this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true });
+    }
+
+    private Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        _timer?.Dispose();
+        _timer = null;
+        StartFlush(all: true);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Only one flush runs at a time; a flush asked for meanwhile is covered by the running one's loop,
+    /// except a timer flush (all), which chains behind it so that the partial batch goes too.</summary>
+    private void StartFlush(bool all)
+    {
+        if (_flushTask.IsCompleted) _flushTask = FlushLoopAsync(all);
+        else if (all) _flushTask = ChainAsync(_flushTask);
+
+        async Task ChainAsync(Task previous)
+        {
+            await previous;
+            await FlushLoopAsync(all: true);
+        }
+    }
+
+    private async Task FlushLoopAsync(bool all)
+    {
+        while (true)
+        {
+            var next = _queues.FirstOrDefault(q => q.Value.Count >= LeadLookupExecutor.MaxKeysPerCall || (all && q.Value.Count > 0));
+            if (next.Value is null) break;
+            var keys = next.Value.Take(LeadLookupExecutor.MaxKeysPerCall);
+            var settings = (await directory.GetAsync(_projectId))?.Settings;
+            if (settings is null) return;
+            await LookupAndDeliverAsync(settings, keys, next.Key);
+        }
+        // Keys left over (a partial batch) wait for the timer.
+        if (_timer is null && _queues.Values.Any(q => q.Count > 0) && (await directory.GetAsync(_projectId))?.Settings is { } s)
+            _timer = this.RegisterGrainTimer(OnTimerAsync,
+                new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)), Timeout.InfiniteTimeSpan) { Interleave = true });
+    }
+
+    private async Task LookupAndDeliverAsync(ProjectSettings settings, IReadOnlyList<string> keys, MarketoCallPurpose purpose)
+    {
+        IReadOnlyDictionary<string, LeadLookupResult> results;
+        var missing = new LeadLookupResult(SyncResult.Failed, null, null, "no result for this key", purpose, time.GetUtcNow());
+        try
+        {
+            results = (await executor.LookupAsync(_projectId, settings, _type, keys, purpose)).Results;
+        }
+        catch (Exception ex)
+        {
+            // Every key must hear back, or it would stay pending until its lookup is considered lost.
+            LogLookupFailed(ex, _projectId, keys.Count);
+            var failed = new LeadLookupResult(SyncResult.Failed, null, null, $"lookup failed: {ex.GetType().Name}", purpose, time.GetUtcNow());
+            results = keys.ToDictionary(k => k, _ => failed, StringComparer.Ordinal);
+        }
+
+        var deliveries = keys.Select(async key =>
+        {
+            var result = results.TryGetValue(key, out var r) ? r : missing;
+            try
+            {
+                await GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, _type, key)).ApplyLookupResultAsync(result);
+            }
+            catch (Exception ex)
+            {
+                LogDeliveryFailed(ex, _projectId, key.Length);
+            }
+        });
+        await Task.WhenAll(deliveries);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a lookup of {Count} keys threw")]
+    private partial void LogLookupFailed(Exception ex, string projectId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: handing a lookup result to its key failed (key of {Length} chars)")]
+    private partial void LogDeliveryFailed(Exception ex, string projectId, int length);
+}

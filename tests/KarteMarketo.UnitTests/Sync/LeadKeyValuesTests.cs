@@ -1,0 +1,78 @@
+using KarteMarketo.Grains.Sync;
+
+namespace KarteMarketo.UnitTests.Sync;
+
+public sealed class LeadKeyValuesTests
+{
+    [Theory]
+    [InlineData("a@example.com", "a@example.com")]
+    [InlineData("  Ann.Lee+tag@Example.CO.JP ", "ann.lee+tag@example.co.jp")]
+    [InlineData("o'brien@mail.example.org", "o'brien@mail.example.org")]
+    public void Emails_are_trimmed_and_lower_cased(string raw, string expected)
+    {
+        Assert.True(LeadKeyValues.TryNormalizeEmail(raw, out var email, out var error), error);
+        Assert.Equal(expected, email);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("plainaddress")]
+    [InlineData("@example.com")]
+    [InlineData("a@")]
+    [InlineData("a@b@example.com")]
+    [InlineData("a@example")]
+    [InlineData("a@example.c")]
+    [InlineData("a@-example.com")]
+    [InlineData("a..b@example.com")]
+    [InlineData(".a@example.com")]
+    [InlineData("a b@example.com")]
+    [InlineData("a,b@example.com")]
+    [InlineData("アン@example.com")]
+    [InlineData("a@exämple.com")]
+    [InlineData("a@example..com")]
+    [InlineData("a@1.2.3.4")]
+    public void Invalid_emails_are_refused(string raw)
+    {
+        Assert.False(LeadKeyValues.TryNormalizeEmail(raw, out var email, out var error));
+        Assert.Null(email);
+        Assert.NotNull(error);
+    }
+
+    [Fact]
+    public void Too_long_email_is_refused()
+    {
+        var raw = new string('a', 64) + "@" + string.Join(".", Enumerable.Repeat(new string('b', 60), 4)) + ".com";
+        Assert.False(LeadKeyValues.TryNormalizeEmail(raw, out _, out var error));
+        Assert.Contains("longer", error);
+    }
+
+    [Theory]
+    [InlineData("id:123-ABC-456&token:_mch-example.com-1700000000000-12345")]
+    [InlineData(" id:561-HYG-937&token:_mch-marketo.com-97bf4361ef4433921a6da262e8df45a ")]
+    public void Cookies_are_kept_whole(string raw)
+    {
+        Assert.True(LeadKeyValues.TryNormalizeCookie(raw, out var cookie, out var error), error);
+        Assert.Equal(raw.Trim(), cookie);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("_mch-example.com-1700000000000-12345")]
+    [InlineData("id:123-ABC-456")]
+    [InlineData("id:123-ABC-456&token:")]
+    [InlineData("id:123-ABC-456&token:_mch-a,b")]
+    [InlineData("id:123-ABC-456&token:_mch a")]
+    public void Malformed_cookies_are_refused(string raw)
+    {
+        Assert.False(LeadKeyValues.TryNormalizeCookie(raw, out _, out var error));
+        Assert.NotNull(error);
+    }
+
+    [Fact]
+    public void Cookie_token_is_the_part_Marketo_returns()
+    {
+        Assert.Equal("_mch-example.com-1700000000000-12345",
+            LeadKeyValues.CookieToken("id:123-ABC-456&token:_mch-example.com-1700000000000-12345"));
+    }
+}
