@@ -1,7 +1,159 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using KarteMarketo.Contracts;
+using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orleans;
+
 namespace KarteMarketo.Server.Apis;
 
 public static class EventsApi
 {
+    /// <summary>Most events in one request.</summary>
+    public const int MaxEventsPerRequest = 1_000;
+
+    /// <summary>Most grain calls in flight for one request: enough to keep the silo busy, few enough not to flood it.</summary>
+    public const int MaxFanOut = 64;
+
     /// <summary>Endpoints: KARTE events in.</summary>
-    public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder app) => app;
+    public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/projects/{projectId}").RequireProjectKey().WithTags("Events");
+        group.MapPost("/events", PostEventsAsync)
+            .WithSummary("Accepts one KARTE event or an array of up to 1,000; identify events link users to their lookup keys and start realtime syncs.");
+        return app;
+    }
+
+    /// <summary>The answer: how many events were accepted.</summary>
+    public sealed record EventsAccepted(int Accepted);
+
+    /// <summary>What the endpoint uses.</summary>
+    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, IdentifyEmailCollector Collector);
+
+    /// <summary>One checked event: the user, and for identify events the normalised keys.</summary>
+    private sealed record Identify(string UserId, string? Email, string? Cookie);
+
+    internal static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> PostEventsAsync(
+        string projectId, HttpContext context, [AsParameters] EventsServices services, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadNodeAsync(context.Request, cancellationToken);
+        if (!body.IsOk) return body.Problem;
+
+        var errors = new ValidationErrors();
+        List<(JsonNode? Node, string Path)> items;
+        switch (body.Value)
+        {
+            case JsonArray array when array.Count is 0 or > MaxEventsPerRequest:
+                return Problems.Validation("$", $"must hold 1 to {MaxEventsPerRequest} events");
+            case JsonArray array:
+                items = [.. array.Select((n, i) => (n, $"[{i}]"))];
+                break;
+            case JsonObject single:
+                items = [(single, "")];
+                break;
+            default:
+                return Problems.Validation("$", "must be an event object or an array of events");
+        }
+
+        var identifies = new List<Identify>();
+        var seenUsers = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (node, path) in items)
+        {
+            var parsed = Check(node, path, errors);
+            if (parsed is null) continue;
+            seenUsers.Add(parsed.UserId);
+            if (parsed.Email is not null || parsed.Cookie is not null) identifies.Add(parsed);
+        }
+        if (errors.HasErrors) return Problems.Validation(errors, "One or more events are invalid; see errors. No event was accepted.");
+
+        var settings = context.GetProjectAccess().Record?.Settings;
+        if (settings is null) return Problems.ProjectNotFound(projectId);
+
+        // Stored before the 202: users that only sent other events are recorded as seen; identify links are written
+        // by the key grains (which skip what they already have, so repeats cost no storage write).
+        var linked = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
+        var others = seenUsers.Where(u => !linked.Contains(u)).ToList();
+        if (others.Count > 0) await services.Users.TouchUsersAsync(projectId, others, cancellationToken);
+
+        var distinct = identifies.Distinct().ToList();
+        await Parallel.ForEachAsync(distinct, new ParallelOptions { MaxDegreeOfParallelism = MaxFanOut, CancellationToken = cancellationToken },
+            async (identify, _) => await IdentifyAsync(services.Grains, projectId, identify));
+
+        if (settings.PeriodicSync.Enabled)
+            foreach (var identify in distinct)
+                if (identify.Email is not null) services.Collector.Add(projectId, identify.Email);
+
+        return TypedResults.Accepted((string?)null, new EventsAccepted(items.Count));
+    }
+
+    /// <summary>Email first: the email key gets the cookie as its fallback and the cookie key is only linked; a cookie
+    /// alone is looked up by itself. Each key grain decides from the settings whether a realtime lookup is due.</summary>
+    private static Task IdentifyAsync(IGrainFactory grains, string projectId, Identify identify)
+    {
+        if (identify.Email is null)
+            return grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, identify.Cookie!))
+                .IdentifyAsync(new IdentifyCommand(identify.UserId, null));
+
+        var email = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Email, identify.Email))
+            .IdentifyAsync(new IdentifyCommand(identify.UserId, identify.Cookie));
+        if (identify.Cookie is null) return email;
+        var cookie = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, identify.Cookie))
+            .LinkUserAsync(identify.UserId);
+        return Task.WhenAll(email, cookie);
+    }
+
+    private static Identify? Check(JsonNode? node, string path, ValidationErrors errors)
+    {
+        string At(string member) => path.Length == 0 ? member : $"{path}.{member}";
+        if (node is not JsonObject item)
+        {
+            errors.Add(path.Length == 0 ? "$" : path, "must be an event object");
+            return null;
+        }
+
+        var before = errors.Count;
+        var userId = ReadString(item, "userId", At("userId"), errors, required: true);
+        if (userId is not null && Encoding.UTF8.GetByteCount(userId) is 0 or > 512)
+            errors.Add(At("userId"), "must be 1–512 bytes");
+        var name = ReadString(item, "event", At("event"), errors, required: true);
+        if (name is not null && name.Length == 0) errors.Add(At("event"), "must not be empty");
+
+        JsonObject? values = null;
+        if (item["values"] is JsonObject o) values = o;
+        else if (item.TryGetPropertyValue("values", out var v) && v is not null) errors.Add(At("values"), "must be an object");
+
+        string? email = null, cookie = null;
+        if (name == "identify" && values is not null)
+        {
+            var rawEmail = ReadString(values, "email", At("values.email"), errors, required: false);
+            if (rawEmail is not null)
+            {
+                if (LeadKeyValues.TryNormalizeEmail(rawEmail, out var normalized, out var emailError)) email = normalized;
+                else errors.Add(At("values.email"), emailError);
+            }
+            var rawCookie = ReadString(values, "marketo_cookie", At("values.marketo_cookie"), errors, required: false);
+            if (rawCookie is not null)
+            {
+                if (LeadKeyValues.TryNormalizeCookie(rawCookie, out var normalized, out var cookieError)) cookie = normalized;
+                else errors.Add(At("values.marketo_cookie"), cookieError);
+            }
+        }
+
+        return errors.Count > before || userId is null ? null : new Identify(userId, email, cookie);
+    }
+
+    private static string? ReadString(JsonObject item, string member, string path, ValidationErrors errors, bool required)
+    {
+        if (!item.TryGetPropertyValue(member, out var node) || node is null)
+        {
+            if (required) errors.Add(path, "is required");
+            return null;
+        }
+        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.String) return value.GetValue<string>();
+        errors.Add(path, "must be a string");
+        return null;
+    }
 }

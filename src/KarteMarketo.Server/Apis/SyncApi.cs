@@ -1,7 +1,30 @@
+using KarteMarketo.Contracts;
+using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Grains.Sync;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orleans;
+
 namespace KarteMarketo.Server.Apis;
 
 public static class SyncApi
 {
     /// <summary>Endpoints: sync/run and quota.</summary>
-    public static IEndpointRouteBuilder MapSyncApi(this IEndpointRouteBuilder app) => app;
+    public static IEndpointRouteBuilder MapSyncApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/projects/{projectId}").RequireAdminKey().WithTags("Sync");
+        group.MapPost("/sync/run", RunSyncAsync)
+            .WithSummary("Runs the periodic sync now: every email seen since the last run is looked up, 300 per Marketo call.");
+        return app;
+    }
+
+    public sealed record SyncQueued(int Queued);
+
+    internal static async Task<Accepted<SyncQueued>> RunSyncAsync(
+        string projectId, IGrainFactory grains, IdentifyEmailCollector collector)
+    {
+        // This silo's buffered emails first, so that "now" includes the events just accepted here.
+        await collector.FlushAsync(projectId);
+        var queued = await grains.GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(projectId)).RunNowAsync();
+        return TypedResults.Accepted((string?)null, new SyncQueued(queued));
+    }
 }

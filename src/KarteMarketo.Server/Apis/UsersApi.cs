@@ -1,7 +1,121 @@
+using System.Buffers.Text;
+using System.Text;
+using System.Text.Json.Nodes;
+using KarteMarketo.Contracts;
+using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Grains.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orleans;
+
 namespace KarteMarketo.Server.Apis;
 
 public static class UsersApi
 {
+    public const int DefaultSegmentLimit = 100;
+    public const int MaxSegmentLimit = 1_000;
+
     /// <summary>Endpoints: user info, user events, segments.</summary>
-    public static IEndpointRouteBuilder MapUsersApi(this IEndpointRouteBuilder app) => app;
+    public static IEndpointRouteBuilder MapUsersApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/projects/{projectId}").RequireAdminKey().WithTags("Users");
+        group.MapGet("/users/{userId}", GetUserAsync)
+            .WithSummary("What the sync produced for a user: identify (Marketo lead fields, mapped fields, marketo_hash) and the sync block.");
+        group.MapGet("/segments/{segment}", GetSegmentAsync)
+            .WithSummary("Users of marketo-lead-synced or marketo-cookie-synced, with count and cursor paging.");
+        return app;
+    }
+
+    /// <summary>The user info document (API.md, "User info").</summary>
+    public sealed record UserInfoResponse(string UserId, JsonObject Identify, SyncBlock Sync);
+
+    /// <summary><c>sync</c>: the key the user's sync state comes from, its window and last outcome, and how the lead
+    /// in <c>identify.marketo</c> was found.</summary>
+    public sealed record SyncBlock(string? Key, DateTimeOffset? LastRequestAt, DateTimeOffset? NextEligibleAt,
+        string? LastResult, string? LastError, string? SyncedBy);
+
+    public sealed record SegmentResponse(string Segment, long Count, IReadOnlyList<string> Users, string? Next);
+
+    public sealed record UsersServices(IGrainFactory Grains, IUserStore Users);
+
+    internal static async Task<Results<Ok<UserInfoResponse>, ProblemHttpResult>> GetUserAsync(
+        string projectId, string userId, [AsParameters] UsersServices services, CancellationToken cancellationToken)
+    {
+        // Routing leaves an encoded slash encoded; user ids may contain one.
+        userId = userId.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+        var stored = await services.Users.GetUserInfoAsync(projectId, userId, cancellationToken);
+        if (stored is null) return Problems.NotFound($"User '{userId}' has not been seen in project '{projectId}'.");
+
+        var keys = await services.Users.GetKeysAsync(projectId, userId, cancellationToken);
+        var email = keys.FirstOrDefault(k => k.Type == LeadKeyType.Email);
+        var cookie = keys.FirstOrDefault(k => k.Type == LeadKeyType.Cookie);
+
+        // The email key speaks for the user; where it found nothing and the cookie was tried, the cookie's outcome counts.
+        (UserKey Key, LeadKeyView View)? chosen = null;
+        if (email is not null) chosen = (email, await KeyGrain(services.Grains, projectId, email).GetAsync());
+        if (cookie is not null && (chosen is null || chosen.Value.View.LastResult is null or SyncResult.NotFound))
+        {
+            var cookieView = await KeyGrain(services.Grains, projectId, cookie).GetAsync();
+            if (chosen is null || cookieView.LastResult is not null) chosen = (cookie, cookieView);
+        }
+
+        var identify = stored.IdentifyJson is null ? new JsonObject() : JsonNode.Parse(stored.IdentifyJson)!.AsObject();
+        var sync = chosen is { } c
+            ? new SyncBlock(c.Key.Type.ToKeyword(), c.View.LastRequestAt, c.View.NextEligibleAt, ResultName(c.View.LastResult),
+                c.View.LastError, stored.SyncedBy?.ToKeyword())
+            : new SyncBlock(null, null, null, null, null, stored.SyncedBy?.ToKeyword());
+        return TypedResults.Ok(new UserInfoResponse(userId, identify, sync));
+    }
+
+    internal static async Task<Results<Ok<SegmentResponse>, ProblemHttpResult>> GetSegmentAsync(
+        string projectId, string segment, int? limit, string? after, [AsParameters] UsersServices services,
+        CancellationToken cancellationToken)
+    {
+        UserSegment? which = segment switch
+        {
+            "marketo-lead-synced" => UserSegment.MarketoLeadSynced,
+            "marketo-cookie-synced" => UserSegment.MarketoCookieSynced,
+            _ => null,
+        };
+        if (which is null) return Problems.NotFound($"There is no segment '{segment}' (marketo-lead-synced, marketo-cookie-synced).");
+
+        var errors = new ValidationErrors();
+        var pageSize = limit ?? DefaultSegmentLimit;
+        if (pageSize is < 1 or > MaxSegmentLimit) errors.Add("limit", $"must be 1 to {MaxSegmentLimit}");
+        string? afterUser = null;
+        if (after is not null && !TryDecodeCursor(after, out afterUser)) errors.Add("after", "is not a cursor from a previous page");
+        if (errors.HasErrors) return Problems.Validation(errors);
+
+        var page = await services.Users.GetSegmentAsync(projectId, which.Value, pageSize, afterUser, cancellationToken);
+        return TypedResults.Ok(new SegmentResponse(segment, page.Count, page.Users, page.Next is null ? null : EncodeCursor(page.Next)));
+    }
+
+    /// <summary>Cursors are opaque to clients: the last user id of the page, base64url-encoded.</summary>
+    internal static string EncodeCursor(string userId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(userId));
+
+    internal static bool TryDecodeCursor(string cursor, out string? userId)
+    {
+        userId = null;
+        try
+        {
+            userId = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            return userId.Length > 0;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    internal static string? ResultName(SyncResult? result) => result switch
+    {
+        SyncResult.Pending => "pending",
+        SyncResult.Synced => "synced",
+        SyncResult.NotFound => "notFound",
+        SyncResult.Failed => "failed",
+        SyncResult.Deferred => "deferred",
+        _ => null,
+    };
+
+    private static ILeadKeyGrain KeyGrain(IGrainFactory grains, string projectId, UserKey key) =>
+        grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, key.Type, key.Value));
 }

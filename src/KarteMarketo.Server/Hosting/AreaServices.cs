@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Sync;
 using KarteMarketo.Grains.Storage;
 
 namespace KarteMarketo.Server.Hosting;
@@ -12,6 +13,7 @@ public static class AreaServices
         builder.Services.AddProjectSettings(); // front door: project grain directory, settings validation, credential check
         builder.AddMarketoArea(storage); // Marketo: REST client; sandbox in the embedded default
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
+        builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
         return builder;
     }
 }
