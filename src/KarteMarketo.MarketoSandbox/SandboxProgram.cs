@@ -10,6 +10,8 @@ public static class SandboxProgram
     public static async Task Main(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // ASP.NET's request logging writes full URLs, and identity URLs carry client secrets in the query string.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         builder.Services.Configure<SandboxOptions>(builder.Configuration.GetSection("Sandbox"));
         builder.Services.AddMarketoSandbox();
         var app = builder.Build();
