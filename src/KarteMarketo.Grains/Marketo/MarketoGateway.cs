@@ -1,5 +1,6 @@
 using KarteMarketo.Grains.Quota;
 using KarteMarketo.Marketo;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Marketo;
@@ -8,7 +9,7 @@ namespace KarteMarketo.Grains.Marketo;
 /// Permit, call, release: the quota grain of the project's Marketo instance decides whether the call may go out;
 /// the lease always goes back, with what Marketo answered, even when the call throws or is cancelled.
 /// </summary>
-internal sealed class MarketoGateway(IGrainFactory grains, IMarketoClient client, TimeProvider time,
+internal sealed class MarketoGateway(IGrainFactory grains, IServiceProvider services, TimeProvider time,
     ILogger<MarketoGateway> logger) : IMarketoGateway
 {
     public async Task<GatewayResult<T>> CallAsync<T>(string projectId, ProjectSettings settings, MarketoCallPurpose purpose,
@@ -32,6 +33,8 @@ internal sealed class MarketoGateway(IGrainFactory grains, IMarketoClient client
             // The call must end before its lease could expire, or an expired lease would free a slot that is in use.
             using var deadline = new CancellationTokenSource(QuotaLedger.CallDeadline, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            // A fresh typed client per call: IHttpClientFactory rotates handlers only for clients it hands out anew.
+            var client = services.GetRequiredService<IMarketoClient>();
             var result = await call(client, connection, linked.Token);
             outcome = OutcomeOf(result);
             return new GatewayResult<T>(permit, result);

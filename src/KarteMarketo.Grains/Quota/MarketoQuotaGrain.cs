@@ -2,6 +2,7 @@ using KarteMarketo.Grains.Marketo;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Marketo;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Quota;
@@ -15,7 +16,7 @@ namespace KarteMarketo.Grains.Quota;
 public sealed class MarketoQuotaGrain(
     [PersistentState("quota", StorageNames.Grains)] IPersistentState<MarketoQuotaState> state,
     TimeProvider time,
-    IMarketoClient client,
+    IServiceProvider services,
     IProjectDirectory projects,
     ILogger<MarketoQuotaGrain> logger) : Grain, IMarketoQuotaGrain
 {
@@ -43,11 +44,13 @@ public sealed class MarketoQuotaGrain(
         if (_ledger.InFlight > 0) return;
         try
         {
-            await PersistAsync(exact: true);
+            await PersistAsync(exact: true, cancellationToken);
         }
         catch (Exception ex)
         {
-            logger.LogWarning(ex, "Could not store the exact quota count of {Instance}; the reservation stands", _ledger.Instance);
+            // The reservation already stored stands, so nothing is lost: at worst a block is counted twice.
+            logger.LogInformation(ex, "Could not store the exact quota count of {Instance} on deactivation ({Reason})",
+                _ledger.Instance, reason.ReasonCode);
         }
     }
 
@@ -73,14 +76,14 @@ public sealed class MarketoQuotaGrain(
 
     public Task<QuotaSnapshot> GetSnapshotAsync(QuotaSettings limits) => Task.FromResult(_ledger.Snapshot(limits));
 
-    private async Task PersistAsync(bool exact)
+    private async Task PersistAsync(bool exact, CancellationToken cancellationToken = default)
     {
-        await _writeGate.WaitAsync();
+        await _writeGate.WaitAsync(cancellationToken);
         try
         {
             var captured = _ledger.CaptureState(exact);
             state.State = captured;
-            await state.WriteStateAsync();
+            await state.WriteStateAsync(cancellationToken);
             _ledger.MarkPersisted(captured);
         }
         finally
@@ -112,6 +115,7 @@ public sealed class MarketoQuotaGrain(
             {
                 using var deadline = new CancellationTokenSource(QuotaLedger.CallDeadline, time);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+                var client = services.GetRequiredService<IMarketoClient>();
                 var usage = await client.GetDailyUsageAsync(MarketoGateway.ConnectionOf(record.Settings.Marketo), linked.Token);
                 outcome = MarketoGateway.OutcomeOf(usage);
                 if (usage is { IsSuccess: true, Value: { } daily } && _ledger.ApplyMarketoUsage(daily))

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using KarteMarketo.Contracts.Projects;
+using KarteMarketo.Contracts.Quota;
+using KarteMarketo.FunctionalTests.Infrastructure;
+using KarteMarketo.Grains.Marketo;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Marketo;
+using KarteMarketo.MarketoSandbox;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KarteMarketo.FunctionalTests.Quota;
+
+/// <summary>
+/// The gateway and the quota grain in the real server (co-hosted silo) against the sandbox over real HTTP, both on the
+/// test's clock: however many callers push at once, Marketo's limits are never broken, and <c>GET …/quota</c> agrees
+/// with what the sandbox counted. Each test has its own sandbox, so its own Marketo instance and quota grain.
+/// </summary>
+public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixture<KarteMarketoAppFactory>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    private async Task<(SandboxServer Sandbox, string ProjectId, ProjectSettings Settings)> StartAsync(string projectId)
+    {
+        var sandbox = await SandboxServer.StartAsync(timeProvider: app.Time);
+        sandbox.State.SeedLead("ann@example.com");
+        await app.CreateProjectAsync(projectId, sandbox.RestEndpoint, sandbox.IdentityEndpoint, sandbox.ClientId, sandbox.ClientSecret);
+        var record = await app.Services.GetRequiredService<IProjectDirectory>().GetAsync(projectId);
+        Assert.NotNull(record);
+        return (sandbox, projectId, record.Settings);
+    }
+
+    private Task<GatewayResult<LeadPage>> LookupAsync(string projectId, ProjectSettings settings,
+        MarketoCallPurpose purpose = MarketoCallPurpose.Realtime) =>
+        app.Services.GetRequiredService<IMarketoGateway>().CallAsync(projectId, settings, purpose,
+            (client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["ann@example.com"], null, null, ct));
+
+    private async Task<JsonObject> GetQuotaAsync(string projectId)
+    {
+        using var admin = app.CreateAdminClient();
+        using var response = await admin.GetAsync($"/v1/projects/{projectId}/quota");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+    }
+
+    [Fact]
+    public async Task A_burst_of_callers_never_has_more_than_the_allowed_calls_in_flight()
+    {
+        var (sandbox, projectId, settings) = await StartAsync("quota-inflight");
+        await using var _ = sandbox;
+        // Marketo holds every lookup for a second (on the test's clock), so granted calls stay in flight.
+        sandbox.State.InjectFault(SandboxFault.Delay(TimeSpan.FromSeconds(1), endpoint: SandboxEndpointNames.GetLeads));
+
+        var callers = Enumerable.Range(0, 50).Select(_ => LookupAsync(projectId, settings)).ToList();
+        await sandbox.Counters.WaitForInFlightAsync(settings.Quota.MaxConcurrentCalls).WaitAsync(Patience);
+        // Everyone not holding a slot is turned away at once, without reaching Marketo.
+        var turnedAway = await FirstCompletedAsync(callers, callers.Count - settings.Quota.MaxConcurrentCalls);
+        Assert.All(turnedAway, r => Assert.Equal(QuotaDenial.Concurrency, r.Permit.Denial));
+        Assert.Equal(settings.Quota.MaxConcurrentCalls, sandbox.Counters.InFlight);
+
+        app.Time.Advance(TimeSpan.FromSeconds(1));
+        var results = await Task.WhenAll(callers).WaitAsync(Patience);
+
+        Assert.Equal(8, results.Count(r => r.Result is { IsSuccess: true }));
+        Assert.Equal(42, results.Count(r => r.Denied));
+        Assert.Equal(8, sandbox.Counters.MaxInFlight);
+        Assert.Empty(sandbox.Counters.Breaches);
+
+        var quota = await GetQuotaAsync(projectId);
+        Assert.Equal(sandbox.State.UsedToday, quota["used"]!.GetValue<int>());
+        Assert.Equal(42, quota["throttled"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task A_minute_of_bursts_stays_inside_the_20_second_window_and_quota_matches_the_sandbox()
+    {
+        var (sandbox, projectId, settings) = await StartAsync("quota-window");
+        await using var _ = sandbox;
+        var granted = 0;
+        var rateDenials = 0;
+
+        // 30 rounds, 2 s apart on the test's clock: 100 callers at once each time. A caller turned away for want of a
+        // slot asks again at once (slots free in real time); one turned away by the window gives up for the round.
+        for (var round = 0; round < 30; round++)
+        {
+            var outcomes = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => PersistentCallerAsync(projectId, settings)))
+                .WaitAsync(Patience);
+            granted += outcomes.Count(o => o == QuotaDenial.None);
+            rateDenials += outcomes.Count(o => o == QuotaDenial.RateWindow);
+            Assert.DoesNotContain(outcomes, o => o is not (QuotaDenial.None or QuotaDenial.RateWindow));
+            app.Time.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        // 90 per window (the project's callsPer20Seconds), three windows in the minute.
+        Assert.Equal(270, granted);
+        Assert.Equal(3000 - 270, rateDenials);
+        Assert.Equal(270, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads, SandboxCallCodes.Success));
+        Assert.Equal(90, sandbox.Counters.MaxCallsInWindow);
+        Assert.InRange(sandbox.Counters.MaxInFlight, 1, 8);
+        Assert.Empty(sandbox.Counters.Breaches);
+
+        var quota = await GetQuotaAsync(projectId);
+        Assert.Equal(MarketoInstance.FromEndpoint(sandbox.RestEndpoint.ToString()), quota["instance"]!.GetValue<string>());
+        Assert.Equal("2026-11-28", quota["day"]!.GetValue<string>());
+        Assert.Equal(sandbox.State.UsedToday, quota["used"]!.GetValue<int>());
+        Assert.Equal(270, quota["used"]!.GetValue<int>());
+        Assert.Equal(50_000, quota["limit"]!.GetValue<int>());
+        Assert.Equal(45_000 - 270, quota["remaining"]!.GetValue<int>());
+        Assert.Equal("2026-11-29T00:00:00-06:00", quota["resetsAt"]!.GetValue<string>());
+        var byPurpose = quota["byPurpose"]!.AsObject();
+        Assert.Equal(["activities", "leads", "other", "periodic", "realtime"], byPurpose.Select(kv => kv.Key).Order().ToArray());
+        Assert.Equal(270, byPurpose["realtime"]!.GetValue<int>());
+        Assert.True(quota["throttled"]!.GetValue<int>() >= rateDenials);
+    }
+
+    [Fact]
+    public async Task Marketo_usage_from_other_integrations_is_picked_up_under_a_permit_of_its_own()
+    {
+        var (sandbox, projectId, settings) = await StartAsync("quota-reconcile");
+        await using var _ = sandbox;
+        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Result is { IsSuccess: true });
+        sandbox.State.SetUsedToday(5_000);
+
+        app.Time.Advance(TimeSpan.FromMinutes(5));
+        // The grain's timer reads stats/usage.json on its own; wait (in real time) until its answer is applied.
+        var quota = await EventuallyAsync(() => GetQuotaAsync(projectId), q => q["used"]!.GetValue<int>() >= 5_000);
+
+        Assert.Equal(1, sandbox.Counters.CallsTo(SandboxEndpointNames.Usage, SandboxCallCodes.Success));
+        // Ours (1 lookup + the usage call itself) raised to Marketo's total, which includes both.
+        Assert.Equal(5_002, sandbox.State.UsedToday);
+        Assert.Equal(5_002, quota["used"]!.GetValue<int>());
+        Assert.Equal(45_000 - 5_002, quota["remaining"]!.GetValue<int>());
+        Assert.Equal(1, quota["byPurpose"]!["periodic"]!.GetValue<int>());
+        Assert.Equal(1, quota["byPurpose"]!["other"]!.GetValue<int>());
+        Assert.Empty(sandbox.Counters.Breaches);
+    }
+
+    [Fact]
+    public async Task Quota_of_an_unknown_project_is_404_and_needs_the_admin_key()
+    {
+        using var admin = app.CreateAdminClient();
+        using var missing = await admin.GetAsync("/v1/projects/no-such-project/quota");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+
+        using var anonymous = app.CreateClient();
+        using var unauthorized = await anonymous.GetAsync("/v1/projects/no-such-project/quota");
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+    }
+
+    /// <summary>One caller that wants one call: retries while only the in-flight slots are full.</summary>
+    private async Task<QuotaDenial> PersistentCallerAsync(string projectId, ProjectSettings settings)
+    {
+        for (var attempt = 0; attempt < 100_000; attempt++)
+        {
+            var result = await LookupAsync(projectId, settings);
+            if (!result.Denied)
+            {
+                Assert.True(result.Result!.IsSuccess, $"lookup failed: {result.Result.Kind}");
+                return QuotaDenial.None;
+            }
+            if (result.Permit.Denial != QuotaDenial.Concurrency) return result.Permit.Denial;
+            await Task.Yield();
+        }
+        throw new TimeoutException("no slot became free");
+    }
+
+    private static async Task<List<T>> FirstCompletedAsync<T>(IReadOnlyList<Task<T>> tasks, int count)
+    {
+        var pending = tasks.ToList();
+        var done = new List<T>();
+        while (done.Count < count)
+        {
+            var next = await Task.WhenAny(pending).WaitAsync(Patience);
+            pending.Remove(next);
+            done.Add(await next);
+        }
+        return done;
+    }
+
+    /// <summary>For effects of a grain timer, which runs on its own: polls until <paramref name="done"/> or a real-time
+    /// deadline. The test's clock does not move meanwhile.</summary>
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            var value = await read();
+            if (done(value) || watch.Elapsed > Patience) return value;
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
+        }
+    }
+}
