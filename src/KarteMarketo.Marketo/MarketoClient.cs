@@ -200,7 +200,7 @@ public sealed class MarketoClient : IMarketoClient
         {
             var attempt = await _pipeline.ExecuteAsync(static async (ctx, state) =>
             {
-                var token = await state.Self._tokens.GetAsync(state.Self._http, state.Connection, null, ctx.CancellationToken);
+                var token = await state.Self._tokens.GetAsync(state.Self._http, state.Connection, null, ctx.CancellationToken, forceRequest: true);
                 return token.Token is not null
                     ? new Attempt(MarketoResultKind.Success, null, [], null, false, null)
                     : new Attempt(token.Kind, null, [token.Error!], null, false, null);

@@ -16,11 +16,13 @@ public sealed class MarketoTokenCache(TimeProvider timeProvider, IOptionsMonitor
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
+    // forceRequest: ask the identity endpoint even if a token is cached (checking saved credentials: a cached token
+    // proves nothing about a secret that was changed since).
     internal async Task<TokenOutcome> GetAsync(HttpClient http, MarketoConnection connection, string? rejectedToken,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool forceRequest = false)
     {
         var entry = _entries.GetOrAdd(Key(connection), _ => new Entry());
-        if (entry.Usable(timeProvider.GetUtcNow(), rejectedToken) is { } cached)
+        if (!forceRequest && entry.Usable(timeProvider.GetUtcNow(), rejectedToken) is { } cached)
         {
             return TokenOutcome.Ok(cached);
         }
@@ -29,7 +31,7 @@ public sealed class MarketoTokenCache(TimeProvider timeProvider, IOptionsMonitor
         try
         {
             // Another caller may have renewed it while we waited.
-            if (entry.Usable(timeProvider.GetUtcNow(), rejectedToken) is { } renewed)
+            if (!forceRequest && entry.Usable(timeProvider.GetUtcNow(), rejectedToken) is { } renewed)
             {
                 return TokenOutcome.Ok(renewed);
             }
