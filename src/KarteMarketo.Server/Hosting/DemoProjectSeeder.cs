@@ -95,6 +95,10 @@ internal sealed class DemoProjectSeeder(
         text.AppendLine($"Marketo sandbox: {baseUrl}/sandbox/marketo   Dashboard: {baseUrl}/dashboard/");
         text.AppendLine("Try:");
         text.AppendLine($"  curl -H 'Authorization: Bearer {admin}' {baseUrl}/v1/projects/{DemoProjectId}/settings");
+        text.AppendLine("  # KARTE user -> Marketo lead (creates the lead in the sandbox):");
+        text.AppendLine($"  curl -X POST -H 'Authorization: Bearer {keys.ApiKey}' -H 'Content-Type: application/json' \\");
+        text.AppendLine($"       -d '{{\"userId\":\"u-1\",\"email\":\"a@example.com\",\"fields\":{{\"firstName\":\"Ann\"}}}}' {baseUrl}/v1/projects/{DemoProjectId}/leads");
+        text.AppendLine("  # a moment later (the lead is sent in the background), identify -> realtime lookup -> user info:");
         text.AppendLine($"  curl -X POST -H 'Authorization: Bearer {keys.ApiKey}' -H 'Content-Type: application/json' \\");
         text.AppendLine($"       -d '{{\"userId\":\"u-1\",\"event\":\"identify\",\"values\":{{\"email\":\"a@example.com\"}}}}' {baseUrl}/v1/projects/{DemoProjectId}/events");
         text.AppendLine($"  curl -H 'Authorization: Bearer {admin}' {baseUrl}/v1/projects/{DemoProjectId}/users/u-1");
