@@ -109,12 +109,19 @@ internal sealed class ProjectAuthMiddleware(
         }
         else
         {
-            var (outcome, record) = credential switch
+            // Webhook endpoints take the secret from the header or the query; a bearer token is checked otherwise, so
+            // that a real credential in the wrong place is told apart (403) from a wrong one (401).
+            var presented = credential == ProjectCredential.WebhookSecret ? WebhookSecretOf(context.Request) ?? bearer : bearer;
+            var (owner, kind, record) = await IdentifyAsync(presented, cancellationToken);
+            var accepted = credential switch
             {
-                ProjectCredential.ProjectKey => await CheckAsync(bearer, static r => r.ApiKey, projectId!, cancellationToken),
-                ProjectCredential.WebhookSecret => await CheckWebhookAsync(context.Request, bearer, projectId!, cancellationToken),
-                _ => (await IsAnyProjectCredentialAsync(bearer, cancellationToken) ? Outcome.NotAllowed : Outcome.Invalid, null),
+                ProjectCredential.ProjectKey => kind == CredentialKind.ApiKey,
+                ProjectCredential.WebhookSecret => kind == CredentialKind.WebhookSecret,
+                _ => false,
             };
+            var outcome = kind == CredentialKind.None ? Outcome.Invalid
+                : accepted && string.Equals(owner, projectId, StringComparison.Ordinal) ? Outcome.Allowed
+                : Outcome.NotAllowed;
             if (outcome != Outcome.Allowed)
             {
                 await RejectAsync(context, credential, outcome);
@@ -136,42 +143,42 @@ internal sealed class ProjectAuthMiddleware(
         NotAllowed,
     }
 
-    private async Task<(Outcome, ProjectRecord?)> CheckWebhookAsync(HttpRequest request, string? bearer, string projectId,
-        CancellationToken cancellationToken)
+    private enum CredentialKind
+    {
+        None,
+        ApiKey,
+        WebhookSecret,
+    }
+
+    private static string? WebhookSecretOf(HttpRequest request)
     {
         var secret = request.Headers[WebhookSecretHeader].ToString();
         if (string.IsNullOrEmpty(secret)) secret = request.Query[WebhookSecretQuery].ToString();
-        if (!string.IsNullOrEmpty(secret)) return await CheckAsync(secret, static r => r.WebhookSecret, projectId, cancellationToken);
-        // No secret, but maybe an API key: a real credential in the wrong place is 403, not 401.
-        return (await IsAnyProjectCredentialAsync(bearer, cancellationToken) ? Outcome.NotAllowed : Outcome.Invalid, null);
+        return string.IsNullOrEmpty(secret) ? null : secret;
     }
 
-    /// <summary>Checks a presented credential against the project it names (see <see cref="ProjectKeys"/>).</summary>
-    private async Task<(Outcome, ProjectRecord?)> CheckAsync(string? presented, Func<ProjectRecord, KeyHash> hashOf,
-        string routeProjectId, CancellationToken cancellationToken)
+    /// <summary>Which project's credential, and which kind, the presented value is (see <see cref="ProjectKeys"/>):
+    /// one cached lookup of the project the value names, one hash check per kind.</summary>
+    private async Task<(string? Owner, CredentialKind Kind, ProjectRecord? Record)> IdentifyAsync(string? presented,
+        CancellationToken cancellationToken)
     {
         var owner = ProjectKeys.ProjectIdOf(presented);
-        if (owner is null) return (Outcome.Invalid, null);
+        if (owner is null) return (null, CredentialKind.None, null);
         var record = await directory.GetAsync(owner, cancellationToken);
-        if (record is null || !ProjectKeys.Verify(hashOf(record), presented))
+        var kind = KindOf(record, presented);
+        if (kind == CredentialKind.None)
         {
             record = await directory.GetAsync(owner, RecheckAge, cancellationToken);
-            if (record is null || !ProjectKeys.Verify(hashOf(record), presented)) return (Outcome.Invalid, null);
+            kind = KindOf(record, presented);
         }
-        return string.Equals(owner, routeProjectId, StringComparison.Ordinal)
-            ? (Outcome.Allowed, record)
-            : (Outcome.NotAllowed, null);
+        return (owner, kind, kind == CredentialKind.None ? null : record);
     }
 
-    /// <summary>Whether the value is a valid API key or webhook secret of any project.</summary>
-    private async Task<bool> IsAnyProjectCredentialAsync(string? presented, CancellationToken cancellationToken)
-    {
-        var owner = ProjectKeys.ProjectIdOf(presented);
-        if (owner is null) return false;
-        var record = await directory.GetAsync(owner, cancellationToken);
-        return record is not null
-               && (ProjectKeys.Verify(record.ApiKey, presented) || ProjectKeys.Verify(record.WebhookSecret, presented));
-    }
+    private static CredentialKind KindOf(ProjectRecord? record, string? presented) =>
+        record is null ? CredentialKind.None
+        : ProjectKeys.Verify(record.ApiKey, presented) ? CredentialKind.ApiKey
+        : ProjectKeys.Verify(record.WebhookSecret, presented) ? CredentialKind.WebhookSecret
+        : CredentialKind.None;
 
     private Task RejectAsync(HttpContext context, ProjectCredential credential, Outcome outcome)
     {
@@ -183,8 +190,8 @@ internal sealed class ProjectAuthMiddleware(
             return Problems.Forbidden(credential switch
             {
                 ProjectCredential.AdminKey => "This endpoint needs the admin key.",
-                ProjectCredential.WebhookSecret => "These credentials belong to another project or are not a webhook secret.",
-                _ => "This key belongs to another project.",
+                ProjectCredential.WebhookSecret => "This is not this project's webhook secret (another project's, or another kind of key).",
+                _ => "This is not this project's API key (another project's, or another kind of key).",
             }).ExecuteAsync(context);
         }
 

@@ -71,6 +71,9 @@ public static class JsonBody
         if (bytes is null) return new(null, Problems.PayloadTooLarge());
         if (bytes.Length == 0 || IsWhiteSpaceOnly(bytes))
             return new(null, Problems.BadRequest("The request body is empty; send a JSON document."));
+        // The parser checks UTF-8 inside strings only when they are read, which may be long after this point.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            return new(null, Problems.BadRequest("The request body is not valid UTF-8."));
 
         try
         {

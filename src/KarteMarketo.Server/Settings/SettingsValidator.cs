@@ -11,8 +11,14 @@ public sealed record SettingsValidationOptions(bool AllowInsecureEndpoints)
     public const string ConfigurationKey = "Marketo:AllowInsecureEndpoints";
 
     /// <summary>The configured value; by default true in Development only (API.md, "Configuration").</summary>
-    public static SettingsValidationOptions From(IConfiguration configuration, IHostEnvironment environment) =>
-        new(configuration.GetValue(ConfigurationKey, environment.IsDevelopment()));
+    public static SettingsValidationOptions From(IConfiguration configuration, IHostEnvironment environment)
+    {
+        var configured = configuration[ConfigurationKey];
+        if (string.IsNullOrWhiteSpace(configured)) return new(environment.IsDevelopment());
+        return bool.TryParse(configured, out var allow)
+            ? new(allow)
+            : throw new InvalidOperationException($"{ConfigurationKey} must be true or false, not '{configured}'.");
+    }
 }
 
 /// <summary>The outcome of <see cref="SettingsValidator.Validate"/>: settings with every default applied, or errors
