@@ -112,6 +112,12 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
         Assert.Equal(["activities", "leads", "other", "periodic", "realtime"], byPurpose.Select(kv => kv.Key).Order().ToArray());
         Assert.Equal(270, byPurpose["realtime"]!.GetValue<int>());
         Assert.True(quota["throttled"]!.GetValue<int>() >= rateDenials);
+
+        // The same story on /metrics (the service's meter).
+        using var admin = app.CreateAdminClient();
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.Matches("kartemarketo_marketo_calls[a-z_]*\\{[^}]*outcome=\"counted\"[^}]*purpose=\"realtime\"", metrics);
+        Assert.Matches("kartemarketo_quota_denials[a-z_]*\\{[^}]*purpose=\"realtime\"[^}]*reason=\"rate_window\"", metrics);
     }
 
     [Fact]
