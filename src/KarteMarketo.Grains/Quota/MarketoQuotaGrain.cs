@@ -103,7 +103,8 @@ public sealed class MarketoQuotaGrain(
             var record = await projects.GetAsync(projectId, cancellationToken);
             if (record is null || record.Settings.Marketo.InstanceId != _ledger.Instance) return;
 
-            var permit = await AcquireAsync(new QuotaRequest(MarketoCallPurpose.Other, _ledger.EffectiveLimits, projectId));
+            // The project's own limits: the ledger keeps them per project and takes the strictest itself.
+            var permit = await AcquireAsync(new QuotaRequest(MarketoCallPurpose.Other, record.Settings.Quota, projectId));
             if (!permit.Granted)
             {
                 QuotaMetrics.Denied(MarketoCallPurpose.Other, permit.Denial);
