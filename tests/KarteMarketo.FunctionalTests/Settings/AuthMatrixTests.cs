@@ -5,9 +5,9 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.DependencyInjection;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>
 /// The auth matrix of API.md ("Auth") for every endpoint group: no key, a wrong key, another project's key, this

@@ -3,9 +3,9 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.Server.FrontDoor;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>
 /// Malformed requests against the settings and events endpoints (API.md, "Conventions", "Project settings", "KARTE

@@ -7,9 +7,9 @@ using KarteMarketo.Grains.Projects;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using KarteMarketo.Server.FrontDoor;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>Request limits and error shapes of the front door (API.md, "Conventions"): 413, 400, 404, 405, 415, 500,
 /// 503, all RFC 9457 problems.</summary>

@@ -1,9 +1,9 @@
 using System.Net;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>Configuration outside Development (API.md, "Configuration"): the admin key is required, and plain-http
 /// Marketo endpoints are refused unless <c>Marketo:AllowInsecureEndpoints</c> says otherwise.</summary>

@@ -4,9 +4,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>
 /// Secrets never reach the logs (API.md, "Auth"): the host's whole log output (Debug, HttpClient at Trace; messages,

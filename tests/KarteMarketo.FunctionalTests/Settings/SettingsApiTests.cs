@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using KarteMarketo.MarketoSandbox;
-using static KarteMarketo.FunctionalTests.Settings.SettingsTestKit;
+using static KarteMarketo.FunctionalTests.FrontDoor.SettingsTestKit;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>PUT/GET settings and key rotation over HTTP (API.md, "Project settings").</summary>
 public sealed class SettingsApiTests(SettingsAppFactory app) : IClassFixture<SettingsAppFactory>

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 
-namespace KarteMarketo.FunctionalTests.Settings;
+namespace KarteMarketo.FunctionalTests.FrontDoor;
 
 /// <summary>The host for the settings tests: no retries in the Marketo client, so a credential check against an
 /// unreachable endpoint fails at once instead of waiting for back-off on the test's clock.</summary>

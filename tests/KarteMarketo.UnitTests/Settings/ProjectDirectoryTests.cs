@@ -2,7 +2,7 @@ using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Projects;
 using Microsoft.Extensions.Time.Testing;
 
-namespace KarteMarketo.UnitTests.Settings;
+namespace KarteMarketo.UnitTests.FrontDoor;
 
 public sealed class ProjectDirectoryTests
 {

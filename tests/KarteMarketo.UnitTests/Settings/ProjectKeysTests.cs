@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using KarteMarketo.Grains.Projects;
 
-namespace KarteMarketo.UnitTests.Settings;
+namespace KarteMarketo.UnitTests.FrontDoor;
 
 public sealed class ProjectKeysTests
 {

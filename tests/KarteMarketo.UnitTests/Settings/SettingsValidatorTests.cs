@@ -4,7 +4,7 @@ using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Server.FrontDoor;
 using KarteMarketo.Server.Settings;
 
-namespace KarteMarketo.UnitTests.Settings;
+namespace KarteMarketo.UnitTests.FrontDoor;
 
 public sealed class SettingsValidatorTests
 {
