@@ -31,6 +31,7 @@ internal static class SyncScenario
             report.Row($"{mode.Name}: calls per 1,000 synced users", $"{Bench.F(mode.CallsPerThousand, "0.0")} ({mode.LookupCalls} lookup calls, {mode.SyncedUsers} users synced{(mode.SyncedFromSegment ? "" : " (estimated from sample)")})");
             report.Row($"{mode.Name}: identify -> synced latency", $"{Bench.Latency(mode.SyncLatency)} (poll resolution ~{mode.PollResolutionMs} ms)");
             report.Row($"{mode.Name}: sample outcomes", string.Join(", ", mode.Outcomes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}")));
+            report.Row($"{mode.Name}: warm-up users", string.Join(", ", mode.Warmup));
             report.Row($"{mode.Name}: identify requests", $"{mode.Load.Requests} at {Bench.F(mode.Load.RequestsPerSecond, "0")}/s, errors {mode.Load.Errors}, {Bench.Latency(mode.Load.Intended)}");
         }
         var ratio = naive.CallsPerThousand / batched.CallsPerThousand;
@@ -56,6 +57,7 @@ internal static class SyncScenario
 
         Console.WriteLine($"  {mode}: seeding {users} leads");
         await sandbox.SeedLeadsAsync([.. Enumerable.Range(0, users).Select(i => Email(i))], 16, cancellationToken);
+        await sandbox.SeedLeadsAsync([.. Enumerable.Range(0, WarmupUsers).Select(i => $"sync-{mode}-warmup{i}@bench.example")], 4, cancellationToken);
         var apiKey = await server.CreateProjectAsync(projectId, sandbox, settings =>
         {
             settings["periodicSync"] = new JsonObject { ["enabled"] = false, ["intervalMinutes"] = 30 };
@@ -68,9 +70,10 @@ internal static class SyncScenario
             };
         }, cancellationToken);
         using var client = server.CreateProjectClient(apiKey, 256);
+        var result = new ModeResult(mode);
+        await WarmUpAsync(server, client, projectId, mode, result, cancellationToken);
         var before = await sandbox.CountersAsync(cancellationToken);
 
-        var result = new ModeResult(mode);
         var clock = Stopwatch.StartNew();
         var pending = new ConcurrentDictionary<string, TimeSpan>();
         var sendingDone = new CancellationTokenSource();
@@ -103,7 +106,8 @@ internal static class SyncScenario
         var sampled = result.Outcomes.Values.Sum();
         if (segment is { } count)
         {
-            result.SyncedUsers = count;
+            // The segment also holds the warm-up users that synced.
+            result.SyncedUsers = count - result.Warmup.Count(w => w == "synced");
             result.SyncedFromSegment = true;
         }
         else
@@ -111,6 +115,33 @@ internal static class SyncScenario
             result.SyncedUsers = sampled == 0 ? 0 : (int)Math.Round(users * (double)result.Outcomes.GetValueOrDefault("synced") / sampled);
         }
         return result;
+    }
+
+    private const int WarmupUsers = 3;
+
+    /// <summary>
+    /// Before the measurement, one user at a time (at most <see cref="WarmupUsers"/>) identifies and is polled until it
+    /// is synced, so that start-up work (token, describe, learning which fields the instance has) is not counted in the
+    /// steady-state figures. What the warm-up saw is kept in the results.
+    /// </summary>
+    private static async Task WarmUpAsync(ServerHandle server, HttpClient client, string projectId, string mode, ModeResult result,
+        CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < WarmupUsers; i++)
+        {
+            var userId = $"sync-{mode}-warmup-u{i}";
+            await Bench.PostEventsAsync(client, projectId, Bench.Identify(userId, $"sync-{mode}-warmup{i}@bench.example"), 1, cancellationToken);
+            var clock = Stopwatch.StartNew();
+            var outcome = "pending";
+            while (clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                outcome = Bench.Outcome(await server.GetUserAsync(projectId, userId, cancellationToken));
+                if (outcome is "synced" or "notFound" or "failed" or "deferred") break;
+                await Task.Delay(100, cancellationToken);
+            }
+            result.Warmup.Add(outcome);
+            if (outcome == "synced") return;
+        }
     }
 
     /// <summary>Polls sampled users until each has an outcome, or the deadline. Poll intervals grow with the wait
@@ -168,6 +199,7 @@ internal static class SyncScenario
         public LoadResult Load { get; set; } = new("none");
         public Latencies SyncLatency { get; } = new();
         public Dictionary<string, int> Outcomes { get; } = new();
+        public List<string> Warmup { get; } = [];
         public int LookupCalls { get; set; }
         public int SyncedUsers { get; set; }
         public bool SyncedFromSegment { get; set; }
@@ -183,6 +215,7 @@ internal static class SyncScenario
             ["callsPerThousandSyncedUsers"] = double.IsFinite(CallsPerThousand) ? Math.Round(CallsPerThousand, 2) : null,
             ["identifyToSyncedLatency"] = SyncLatency.ToJson(),
             ["sampleOutcomes"] = new JsonObject([.. Outcomes.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
+            ["warmupOutcomes"] = new JsonArray([.. Warmup.Select(w => (JsonNode)JsonValue.Create(w))]),
             ["identify"] = Load.ToJson(),
             ["sandbox"] = Counters?.ToJson(),
         };
