@@ -20,6 +20,7 @@ app.MapUsersApi();
 app.MapSyncApi();
 app.MapQuotaApi();
 app.MapMarketoWebhooksApi();
+app.MapUserEventsApi();
 app.MapKarteWebhooksApi();
 app.MapLeadsApi();
 app.MapEmbeddedSandbox();

@@ -13,8 +13,9 @@ public interface IOutboxStore
         DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Claims up to <paramref name="limit"/> due rows (pending and due, or in flight with an expired lease),
-    /// oldest first, under <paramref name="leaseId"/> until <paramref name="leaseUntil"/>.</summary>
-    Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, Guid leaseId,
+    /// oldest first, under <paramref name="leaseId"/> until <paramref name="leaseUntil"/>; claims nothing when fewer
+    /// than <paramref name="minimum"/> are due.</summary>
+    Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, int minimum, Guid leaseId,
         DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
 
     /// <summary>Marks claimed rows as about to be sent (the last write before the Marketo call).</summary>

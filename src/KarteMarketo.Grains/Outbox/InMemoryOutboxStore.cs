@@ -32,7 +32,7 @@ public sealed class InMemoryOutboxStore : IOutboxStore
         return Task.FromResult<IReadOnlySet<string>>(added);
     }
 
-    public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, Guid leaseId,
+    public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, int minimum, Guid leaseId,
         DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -48,6 +48,7 @@ public sealed class InMemoryOutboxStore : IOutboxStore
                     SentAt = null,
                 })
                 .ToList();
+            if (claimed.Count < minimum) return Task.FromResult<IReadOnlyList<OutboxRow>>([]);
             foreach (var row in claimed) _rows[row.Id] = row;
             return Task.FromResult<IReadOnlyList<OutboxRow>>(claimed);
         }

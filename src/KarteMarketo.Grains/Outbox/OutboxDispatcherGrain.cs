@@ -22,7 +22,7 @@ public abstract partial class OutboxDispatcherGrain(
     private IGrainTimer? _timer;
     private DateTimeOffset? _nextRunAt;
     private Task? _drain;
-    private bool _rerun;
+    private DrainMode? _rerun;
     private int _addedSinceDrain;
     private int _callsMade;
     private string? _lastError;
@@ -63,16 +63,22 @@ public abstract partial class OutboxDispatcherGrain(
         // that is gone (a crash or a restart): put them back now instead of waiting for their lease to run out.
         var recovered = await store.RecoverAsync(ProjectId, Kind, time.GetUtcNow(), cancellationToken);
         if (recovered > 0) LogRecovered(ProjectId, Kind, recovered);
-        var next = await store.NextDueAsync(ProjectId, Kind, cancellationToken);
-        if (next is { } at) ScheduleAt(at);
+        // Rows already due (the wake-up that activated us, or recovered ones) still get the batching delay, so the
+        // first call is not spent on whatever happens to be stored at this instant.
+        if (await store.NextDueAsync(ProjectId, Kind, cancellationToken) is { } next)
+        {
+            var earliest = time.GetUtcNow() + Options.BatchDelay;
+            ScheduleAt(next > earliest ? next : earliest);
+        }
         await base.OnActivateAsync(cancellationToken);
     }
 
     public Task WakeAsync(int added)
     {
         _addedSinceDrain += added;
-        if (_addedSinceDrain >= Options.BatchSize) StartDrain();
-        else ScheduleAt(time.GetUtcNow() + Options.BatchDelay);
+        // A full batch goes at once; the rest waits up to the batching delay for company.
+        if (_addedSinceDrain >= Options.BatchSize) StartDrain(DrainMode.FullBatches);
+        ScheduleAt(time.GetUtcNow() + Options.BatchDelay);
         return Task.CompletedTask;
     }
 
@@ -82,7 +88,7 @@ public abstract partial class OutboxDispatcherGrain(
     private Task OnTimerAsync(CancellationToken cancellationToken)
     {
         _nextRunAt = null;
-        StartDrain();
+        StartDrain(DrainMode.Everything);
         return Task.CompletedTask;
     }
 
@@ -94,40 +100,46 @@ public abstract partial class OutboxDispatcherGrain(
         _timer!.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
     }
 
-    private void StartDrain()
+    private void StartDrain(DrainMode mode)
     {
         if (_drain is { IsCompleted: false })
         {
-            _rerun = true;
+            _rerun = _rerun is null ? mode : (DrainMode)Math.Max((int)_rerun, (int)mode);
             return;
         }
         // Started from grain code, so the loop runs on this activation's scheduler, interleaved with wake-ups.
-        _drain = DrainAsync();
+        _drain = DrainAsync(mode);
     }
 
-    private async Task DrainAsync()
+    private async Task DrainAsync(DrainMode mode)
     {
         try
         {
-            do
+            DrainMode? next = mode;
+            while (next is { } current)
             {
-                _rerun = false;
-                _addedSinceDrain = 0;
+                _rerun = null;
+                if (current == DrainMode.FullBatches) _addedSinceDrain = 0;
                 var record = await projects.GetAsync(ProjectId);
                 if (record is null)
                 {
                     LogNoProject(ProjectId);
                     return;
                 }
-                if (await DrainBatchesAsync(record.Settings) is { } pause)
+                if (await DrainBatchesAsync(record.Settings, current) is { } pause)
                 {
                     ScheduleAt(time.GetUtcNow() + pause);
                     return;
                 }
+                next = _rerun;
             }
-            while (_rerun);
 
-            if (await store.NextDueAsync(ProjectId, Kind) is { } next) ScheduleAt(next);
+            // What is due now arrived during the drain: it gets its own batching delay, not an immediate small call.
+            if (await store.NextDueAsync(ProjectId, Kind) is { } due)
+            {
+                var earliest = time.GetUtcNow() + Options.BatchDelay;
+                ScheduleAt(due > earliest ? due : earliest);
+            }
             _lastError = null;
         }
         catch (Exception ex)
@@ -138,14 +150,19 @@ public abstract partial class OutboxDispatcherGrain(
         }
     }
 
-    /// <summary>Drains due rows batch by batch; returns a pause when the quota said no.</summary>
-    private async Task<TimeSpan?> DrainBatchesAsync(ProjectSettings settings)
+    /// <summary>
+    /// Drains due rows batch by batch; returns a pause when the quota said no. <see cref="DrainMode.FullBatches"/> only
+    /// takes full batches; <see cref="DrainMode.Everything"/> takes what is due, but stops after a partial batch: rows
+    /// that arrive meanwhile wait for their own batching delay instead of leaving in a trickle of small calls.
+    /// </summary>
+    private async Task<TimeSpan?> DrainBatchesAsync(ProjectSettings settings, DrainMode mode)
     {
         while (true)
         {
             var now = time.GetUtcNow();
             var leaseId = Guid.NewGuid();
-            var rows = await store.ClaimAsync(ProjectId, Kind, Options.BatchSize, leaseId, now, now + Options.LeaseDuration);
+            var minimum = mode == DrainMode.FullBatches ? Options.BatchSize : 1;
+            var rows = await store.ClaimAsync(ProjectId, Kind, Options.BatchSize, minimum, leaseId, now, now + Options.LeaseDuration);
             if (rows.Count == 0) return null;
 
             BatchResult result;
@@ -162,6 +179,7 @@ public abstract partial class OutboxDispatcherGrain(
             }
             await store.CompleteAsync(leaseId, result.Outcomes, time.GetUtcNow());
             if (result.PauseFor is { } pause) return pause;
+            if (rows.Count < Options.BatchSize) return null;
         }
     }
 
@@ -206,6 +224,13 @@ public abstract partial class OutboxDispatcherGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Outbox {ProjectId}/{Kind}: a batch of {Count} failed in our code")]
     private partial void LogBatchFailed(Exception ex, string projectId, OutboxKind kind, int count);
+}
+
+/// <summary>Why a drain runs: a full batch is waiting, or a timer found rows due.</summary>
+public enum DrainMode
+{
+    FullBatches = 0,
+    Everything = 1,
 }
 
 /// <summary>What became of a batch: an outcome per row, and a pause when the quota said no.</summary>

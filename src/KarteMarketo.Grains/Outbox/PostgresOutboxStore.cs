@@ -39,24 +39,26 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         return added;
     });
 
-    public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, Guid leaseId,
+    public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, int minimum, Guid leaseId,
         DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync<IReadOnlyList<OutboxRow>>(async () =>
     {
         // SKIP LOCKED: a second claimer (a brief duplicate activation) takes other rows instead of waiting.
         // On the right-hand side of SET the columns still hold their old values.
         await using var command = dataSource.CreateCommand($"""
+            WITH due AS (
+                SELECT id FROM outbox_messages
+                WHERE project_id = @project AND kind = @kind
+                  AND ((status = 'pending' AND next_attempt_at <= @now) OR (status = 'in_flight' AND lease_until <= @now))
+                ORDER BY id
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED)
             UPDATE outbox_messages m
             SET status = 'in_flight', lease_id = @lease, lease_until = @lease_until, updated_at = @now,
                 possible_duplicate = m.possible_duplicate OR (m.status = 'in_flight' AND m.sent_at IS NOT NULL),
                 sent_at = NULL
-            FROM (SELECT id FROM outbox_messages
-                  WHERE project_id = @project AND kind = @kind
-                    AND ((status = 'pending' AND next_attempt_at <= @now) OR (status = 'in_flight' AND lease_until <= @now))
-                  ORDER BY id
-                  LIMIT @limit
-                  FOR UPDATE SKIP LOCKED) c
-            WHERE m.id = c.id
+            FROM due
+            WHERE m.id = due.id AND (SELECT count(*) FROM due) >= @minimum
             RETURNING {Prefixed("m.")}
             """);
         command.Parameters.AddWithValue("project", projectId);
@@ -65,6 +67,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         command.Parameters.AddWithValue("lease_until", leaseUntil.ToUniversalTime());
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         command.Parameters.AddWithValue("limit", limit);
+        command.Parameters.AddWithValue("minimum", (long)minimum);
         var rows = await ReadRowsAsync(command, cancellationToken);
         return rows.OrderBy(r => r.Id).ToList();
     });

@@ -1,4 +1,5 @@
 using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Storage;
 
 namespace KarteMarketo.Server.Hosting;
@@ -14,6 +15,7 @@ public static class AreaServices
         builder.AddMarketoArea(storage); // Marketo: REST client; sandbox in the embedded default
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
+        builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
         return builder;
     }
 }
