@@ -7,7 +7,8 @@ namespace KarteMarketo.Grains.Sync;
 /// <summary>
 /// Which lead fields to ask Marketo for, per silo and Marketo instance: the standard fields the instance has (learned
 /// from describe once a day, through the gateway as purpose Other) minus the project's <c>excludedFields</c>, plus its
-/// <c>customFields</c>, minus fields Marketo answered 1006 for (until the next describe).
+/// <c>customFields</c>, minus fields Marketo answered 1006 for (until the next describe). Until describe has answered,
+/// only Marketo's default lookup fields are asked for.
 /// </summary>
 public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvider time, ILogger<LeadFieldCatalog> logger)
 {
@@ -16,6 +17,10 @@ public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvid
 
     /// <summary>How long to wait before asking again after describe failed or had no permit.</summary>
     public static readonly TimeSpan DescribeRetry = TimeSpan.FromMinutes(10);
+
+    /// <summary>What a lookup without <c>fields</c> returns: present on every instance.</summary>
+    private static readonly HashSet<string> DefaultFields = new(["id", "email", "updatedAt", "createdAt", "firstName", "lastName"],
+        StringComparer.OrdinalIgnoreCase);
 
     private readonly ConcurrentDictionary<string, InstanceFields> _instances = new(StringComparer.Ordinal);
 
@@ -41,7 +46,8 @@ public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvid
             // id and email are how results are matched to keys: always asked for.
             var matching = field is "id" or "email";
             if (!matching && excluded.Contains(field)) continue;
-            if (!matching && known is not null && !known.Contains(field)) continue;
+            // Without a describe answer, only the fields every instance has (Marketo's default lookup fields).
+            if (!matching && (known is null ? !DefaultFields.Contains(field) : !known.Contains(field))) continue;
             if (instance.Unknown.ContainsKey(field)) continue;
             if (seen.Add(field)) fields.Add(field);
         }
@@ -73,8 +79,8 @@ public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvid
         var instance = _instances.GetOrAdd(settings.Marketo.InstanceId, _ => new InstanceFields());
         if (time.GetUtcNow() < instance.NextDescribeAt) return instance;
 
-        // One describe at a time per instance; the others use what is there (or the plain standard list).
-        if (!await instance.Gate.WaitAsync(0, cancellationToken)) return instance;
+        // One describe at a time per instance; the others wait for its answer rather than guess.
+        await instance.Gate.WaitAsync(cancellationToken);
         try
         {
             var now = time.GetUtcNow();

@@ -26,6 +26,10 @@ public sealed partial class LeadLookupBatcher(
     private readonly SortedDictionary<MarketoCallPurpose, OrderedKeys> _queues = [];
     private readonly HashSet<Task> _naiveCalls = [];
     private Task _flushTask = Task.CompletedTask;
+    private SemaphoreSlim? _naiveSlots;
+
+    /// <summary>A refusal that lifts within this is waited out; a longer one (the day's budget) defers the keys.</summary>
+    private static readonly TimeSpan MaxRetryWait = TimeSpan.FromMinutes(1);
     private IGrainTimer? _timer;
 
     private sealed class OrderedKeys
@@ -34,6 +38,12 @@ public sealed partial class LeadLookupBatcher(
         private readonly HashSet<string> _set = new(StringComparer.Ordinal);
         public int Count => _order.Count;
         public void Add(string key) { if (_set.Add(key)) _order.Add(key); }
+        public void Requeue(List<string> keys)
+        {
+            var fresh = keys.Where(_set.Add).ToList();
+            _order.InsertRange(0, fresh);
+        }
+
         public List<string> Take(int max)
         {
             var taken = _order.Take(max).ToList();
@@ -67,7 +77,7 @@ public sealed partial class LeadLookupBatcher(
         var delay = TimeSpan.FromMilliseconds(settings.RealtimeSync.BatchDelayMilliseconds);
         if (delay <= TimeSpan.Zero)
         {
-            var call = LookupAndDeliverAsync(settings, [request.Value], request.Purpose);
+            var call = NaiveLookupAsync(settings, request);
             _naiveCalls.Add(call);
             _ = call.ContinueWith(t => _naiveCalls.Remove(t), TaskScheduler.Current);
             return;
@@ -113,7 +123,14 @@ public sealed partial class LeadLookupBatcher(
             var keys = next.Value.Take(LeadLookupExecutor.MaxKeysPerCall);
             var settings = (await directory.GetAsync(_projectId))?.Settings;
             if (settings is null) return;
-            await LookupAndDeliverAsync(settings, keys, next.Key);
+            if (await LookupAndDeliverAsync(settings, keys, next.Key) is { } retryAfter)
+            {
+                // A short wait (rate window, in-flight slots): the keys go back to the front and wait, undelivered.
+                next.Value.Requeue(keys);
+                _timer?.Dispose();
+                _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(retryAfter, Timeout.InfiniteTimeSpan) { Interleave = true });
+                return;
+            }
         }
         // Keys left over (a partial batch) wait for the timer.
         if (_timer is null && _queues.Values.Any(q => q.Count > 0) && (await directory.GetAsync(_projectId))?.Settings is { } s)
@@ -121,13 +138,35 @@ public sealed partial class LeadLookupBatcher(
                 new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)), Timeout.InfiniteTimeSpan) { Interleave = true });
     }
 
-    private async Task LookupAndDeliverAsync(ProjectSettings settings, IReadOnlyList<string> keys, MarketoCallPurpose purpose)
+    /// <summary>The original plugin's way: one call per key, as many at once as the quota's in-flight setting allows.</summary>
+    private async Task NaiveLookupAsync(ProjectSettings settings, LeadLookupRequest request)
+    {
+        var slots = _naiveSlots ??= new SemaphoreSlim(Math.Max(1, settings.Quota.MaxConcurrentCalls));
+        await slots.WaitAsync();
+        try
+        {
+            while (await LookupAndDeliverAsync(settings, [request.Value], request.Purpose) is { } retryAfter)
+                await Task.Delay(retryAfter, time);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>Looks the keys up and hands every result to its key grain. Returns a wait instead (delivering nothing)
+    /// when the quota refused the call for a short while only; a long refusal (the day's budget) is delivered as deferred.</summary>
+    private async Task<TimeSpan?> LookupAndDeliverAsync(ProjectSettings settings, IReadOnlyList<string> keys, MarketoCallPurpose purpose)
     {
         IReadOnlyDictionary<string, LeadLookupResult> results;
         var missing = new LeadLookupResult(SyncResult.Failed, null, null, "no result for this key", purpose, time.GetUtcNow());
         try
         {
-            results = (await executor.LookupAsync(_projectId, settings, _type, keys, purpose)).Results;
+            var outcome = await executor.LookupAsync(_projectId, settings, _type, keys, purpose);
+            if (outcome.Denied is { Denial: QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff } denied
+                && denied.RetryAfter <= MaxRetryWait)
+                return denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromMilliseconds(100);
+            results = outcome.Results;
         }
         catch (Exception ex)
         {
@@ -150,6 +189,7 @@ public sealed partial class LeadLookupBatcher(
             }
         });
         await Task.WhenAll(deliveries);
+        return null;
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a lookup of {Count} keys threw")]

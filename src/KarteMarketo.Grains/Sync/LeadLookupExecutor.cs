@@ -25,6 +25,9 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
     /// <summary>A filter matching more leads than one page (duplicates) is followed for at most this many pages.</summary>
     private const int MaxPages = 4;
 
+    /// <summary>Each 1006 drops one field and retries once without it; a call gives up after this many.</summary>
+    private const int MaxUnknownFieldRetries = 3;
+
     public async Task<LookupBatchOutcome> LookupAsync(string projectId, ProjectSettings settings, LeadKeyType type,
         IReadOnlyList<string> values, MarketoCallPurpose purpose, CancellationToken cancellationToken = default)
     {
@@ -36,7 +39,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         var warnings = new List<string>();
         var leads = new List<JsonObject>();
         string? pageToken = null;
-        var retriedUnknownField = false;
+        var unknownFieldRetries = 0;
 
         for (var page = 0; page < MaxPages; page++)
         {
@@ -50,14 +53,14 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
             calls++;
             var result = answer.Result!;
 
-            if (result.Kind == MarketoResultKind.CallerError && !retriedUnknownField
+            if (result.Kind == MarketoResultKind.CallerError && unknownFieldRetries < MaxUnknownFieldRetries
                 && result.Errors.FirstOrDefault(e => e.Code == "1006") is { FieldName: { } unknown }
                 && fields.Remove(fields.FirstOrDefault(f => string.Equals(f, unknown, StringComparison.OrdinalIgnoreCase)) ?? unknown))
             {
                 // Marketo refuses the whole call for one unknown field; leave it out (here and for later calls) and retry once.
                 catalog.MarkUnknown(settings, unknown);
                 LogUnknownField(projectId, unknown);
-                retriedUnknownField = true;
+                unknownFieldRetries++;
                 page--;
                 continue;
             }
