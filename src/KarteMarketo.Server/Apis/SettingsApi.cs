@@ -38,10 +38,14 @@ public static class SettingsApi
         if (!validation.IsValid) return Problems.Validation(validation.Errors.ToDictionary());
 
         var grain = services.Grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId));
-        var existing = await grain.GetAsync();
-        var errors = new ValidationErrors();
-        var settings = KeepMaskedSecrets(validation.Settings!, existing?.Settings, errors);
-        if (errors.HasErrors) return Problems.Validation(errors);
+        var settings = validation.Settings!;
+        if (HasMaskedSecret(settings.Marketo))
+        {
+            // Only a read copy sent back needs the stored secrets; read them fresh, not from the cache.
+            var errors = new ValidationErrors();
+            settings = KeepMaskedSecrets(settings, (await grain.GetAsync())?.Settings, errors);
+            if (errors.HasErrors) return Problems.Validation(errors);
+        }
 
         var saved = await grain.SaveSettingsAsync(settings);
         services.Directory.Invalidate(projectId);
@@ -81,9 +85,15 @@ public static class SettingsApi
         return incoming with { Marketo = m with { ClientSecret = secret ?? m.ClientSecret, MunchkinPrivateKey = munchkin } };
     }
 
+    private static bool HasMaskedSecret(MarketoSettings m) =>
+        m.ClientSecret.StartsWith(MaskPrefix, StringComparison.Ordinal)
+        || m.MunchkinPrivateKey?.StartsWith(MaskPrefix, StringComparison.Ordinal) == true;
+
+    private const string MaskPrefix = "****";
+
     private static string? Keep(string path, string incoming, string? stored, ValidationErrors errors)
     {
-        if (!incoming.StartsWith("****", StringComparison.Ordinal)) return incoming;
+        if (!incoming.StartsWith(MaskPrefix, StringComparison.Ordinal)) return incoming;
         if (stored is not null && incoming == ProjectKeys.Mask(stored)) return stored;
         errors.Add(path, "is masked; send the secret itself");
         return null;

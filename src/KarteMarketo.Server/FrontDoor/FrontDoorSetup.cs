@@ -26,13 +26,17 @@ public static class FrontDoorSetup
         {
             SuppressDiagnosticsCallback = FrontDoorExceptionHandler.SuppressDiagnostics,
         });
-        // Bodiless error answers (unknown route 404, wrong method 405, …) become problem+json.
-        app.UseStatusCodePages();
+        // Bodiless error answers (unknown route 404, wrong method 405, …) become problem+json. Not under the embedded
+        // Marketo sandbox, which must answer exactly as Marketo does, nor the dashboard.
+        app.UseWhen(context => !IsPassThrough(context.Request.Path), branch => branch.UseStatusCodePages());
         app.UseMiddleware<RequestBodyLimitMiddleware>();
         app.UseRouting();
         app.UseMiddleware<ProjectAuthMiddleware>();
         return app;
     }
+
+    private static bool IsPassThrough(PathString path) =>
+        path.StartsWithSegments("/sandbox") || path.StartsWithSegments("/dashboard");
 }
 
 /// <summary>One line per request: method, path (never the query: it may hold a secret), status and duration.</summary>
@@ -47,9 +51,11 @@ internal sealed class RequestLogMiddleware(RequestDelegate next, ILogger<Request
         }
         finally
         {
-            if (logger.IsEnabled(LogLevel.Information))
+            // The API at Information; the dashboard's polling, health probes and scrapes only at Debug.
+            var level = context.Request.Path.StartsWithSegments("/v1") ? LogLevel.Information : LogLevel.Debug;
+            if (logger.IsEnabled(level))
             {
-                logger.LogInformation("{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms",
+                logger.Log(level, "{Method} {Path} answered {StatusCode} in {ElapsedMilliseconds:0.0} ms",
                     context.Request.Method, context.Request.Path, context.Response.StatusCode,
                     time.GetElapsedTime(started).TotalMilliseconds);
             }

@@ -76,6 +76,15 @@ public sealed class SecretLogTests(SecretLogTests.Host app) : IClassFixture<Secr
         await admin.PutSettingsOkAsync("secret-log-down", MinimalSettings("down-secret-5b2e8d41"));
         secrets.Add(("unreachable clientSecret", "down-secret-5b2e8d41"));
 
+        // Let the realtime batch go out, so the access token is used on a REST call (and nothing is left pending).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (sandbox.Counters.LookupCalls == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Run(() => app.Time.Advance(TimeSpan.FromSeconds(1)));
+            await Task.Delay(50);
+        }
+        Assert.True(sandbox.Counters.LookupCalls > 0, "the identify events led to a lead lookup with the token");
+
         // The access token the service holds: the sandbox hands the same one out while it is valid.
         secrets.Add(("access token", await AccessTokenAsync(sandbox)));
 
