@@ -1,0 +1,170 @@
+using System.Text.Json.Nodes;
+using KarteMarketo.Grains.Events;
+using KarteMarketo.Grains.Outbox;
+using KarteMarketo.IntegrationTests.Infrastructure;
+using Npgsql;
+
+namespace KarteMarketo.IntegrationTests.Outbox;
+
+/// <summary>
+/// What the dispatchers and endpoints rely on from the stores, checked on both implementations: PostgreSQL (a migrated
+/// database) and the embedded default's memory stores.
+/// </summary>
+public abstract class OutboxStoreContractTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    protected abstract IOutboxStore Outbox { get; }
+    protected abstract IWebhookEventStore Events { get; }
+
+    private static OutboxEntry Entry(string id, string? email = null) =>
+        new(id, "u-" + id, email ?? $"{id}@example.com", new JsonObject { ["n"] = id });
+
+    [Fact]
+    public async Task A_delivery_id_is_stored_once_per_project_and_kind()
+    {
+        var first = await Outbox.EnqueueAsync("p1", OutboxKind.Activities, [Entry("a"), Entry("b"), Entry("a")], T0);
+        var again = await Outbox.EnqueueAsync("p1", OutboxKind.Activities, [Entry("b"), Entry("c")], T0);
+        var otherKind = await Outbox.EnqueueAsync("p1", OutboxKind.Leads, [Entry("a")], T0);
+        var otherProject = await Outbox.EnqueueAsync("p2", OutboxKind.Activities, [Entry("a")], T0);
+
+        Assert.Equal(["a", "b"], first.Order());
+        Assert.Equal(["c"], again);
+        Assert.Equal(["a"], otherKind);
+        Assert.Equal(["a"], otherProject);
+        Assert.Equal(3, (await Outbox.ListAsync("p1", OutboxKind.Activities, null, 100)).Count);
+    }
+
+    [Fact]
+    public async Task A_claim_takes_due_rows_oldest_first_and_none_when_fewer_than_the_minimum()
+    {
+        await Outbox.EnqueueAsync("c1", OutboxKind.Activities, [.. Enumerable.Range(0, 5).Select(i => Entry($"r{i}"))], T0);
+
+        Assert.Empty(await Outbox.ClaimAsync("c1", OutboxKind.Activities, 10, 6, Guid.NewGuid(), T0, T0.AddMinutes(5)));
+        var lease = Guid.NewGuid();
+        var claimed = await Outbox.ClaimAsync("c1", OutboxKind.Activities, 3, 1, lease, T0, T0.AddMinutes(5));
+        Assert.Equal(["r0", "r1", "r2"], claimed.Select(r => r.DeliveryId));
+        Assert.All(claimed, r => Assert.Equal((OutboxStatus.InFlight, lease), (r.Status, r.LeaseId!.Value)));
+        var rest = await Outbox.ClaimAsync("c1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0, T0.AddMinutes(5));
+        Assert.Equal(["r3", "r4"], rest.Select(r => r.DeliveryId));
+        Assert.Empty(await Outbox.ClaimAsync("c1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0, T0.AddMinutes(5)));
+    }
+
+    [Fact]
+    public async Task Outcomes_apply_only_under_the_claim_s_lease_and_retries_wait_for_their_time()
+    {
+        await Outbox.EnqueueAsync("o1", OutboxKind.Leads, [Entry("x"), Entry("y")], T0);
+        var lease = Guid.NewGuid();
+        var rows = await Outbox.ClaimAsync("o1", OutboxKind.Leads, 10, 1, lease, T0, T0.AddMinutes(5));
+        var x = rows.Single(r => r.DeliveryId == "x");
+        var y = rows.Single(r => r.DeliveryId == "y");
+
+        // A stale claimer (another lease) changes nothing.
+        await Outbox.CompleteAsync(Guid.NewGuid(), [new OutboxOutcome(x.Id, OutboxStatus.Failed, 9, T0)], T0);
+        await Outbox.CompleteAsync(lease,
+        [
+            new OutboxOutcome(x.Id, OutboxStatus.Delivered, 1, T0)
+                { LeadId = 42, SyncedAt = T0, Result = new JsonObject { ["status"] = "created" }, DeliveredAt = T0 },
+            new OutboxOutcome(y.Id, OutboxStatus.Pending, 1, T0.AddSeconds(30)) { ErrorCode = "611", ErrorMessage = "System error" },
+        ], T0);
+
+        var delivered = Assert.Single(await Outbox.ListAsync("o1", OutboxKind.Leads, [OutboxStatus.Delivered], 10));
+        Assert.Equal((42L, 1, "created"), (delivered.LeadId!.Value, delivered.Attempts, (string)delivered.Result!["status"]!));
+        Assert.Null(delivered.LeaseId);
+        var pending = Assert.Single(await Outbox.ListAsync("o1", OutboxKind.Leads, [OutboxStatus.Pending], 10));
+        Assert.Equal(("611", "System error"), (pending.ErrorCode, pending.ErrorMessage));
+        Assert.Equal(T0.AddSeconds(30), await Outbox.NextDueAsync("o1", OutboxKind.Leads));
+
+        Assert.Empty(await Outbox.ClaimAsync("o1", OutboxKind.Leads, 10, 1, Guid.NewGuid(), T0.AddSeconds(29), T0.AddMinutes(5)));
+        Assert.Single(await Outbox.ClaimAsync("o1", OutboxKind.Leads, 10, 1, Guid.NewGuid(), T0.AddSeconds(30), T0.AddMinutes(5)));
+    }
+
+    [Fact]
+    public async Task Rows_of_a_vanished_claimer_come_back_and_those_that_were_being_sent_are_flagged()
+    {
+        await Outbox.EnqueueAsync("r1", OutboxKind.Activities, [Entry("sent"), Entry("unsent")], T0);
+        var lease = Guid.NewGuid();
+        var rows = await Outbox.ClaimAsync("r1", OutboxKind.Activities, 10, 1, lease, T0, T0.AddMinutes(5));
+        await Outbox.MarkSendingAsync(lease, [rows.Single(r => r.DeliveryId == "sent").Id], T0);
+        Assert.Contains(new OutboxWork("r1", OutboxKind.Activities), await Outbox.FindWorkAsync(T0));
+
+        Assert.Equal(2, await Outbox.RecoverAsync("r1", OutboxKind.Activities, T0.AddSeconds(1)));
+
+        var back = await Outbox.ClaimAsync("r1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0.AddSeconds(1), T0.AddMinutes(5));
+        Assert.True(back.Single(r => r.DeliveryId == "sent").PossibleDuplicate);
+        Assert.False(back.Single(r => r.DeliveryId == "unsent").PossibleDuplicate);
+    }
+
+    [Fact]
+    public async Task An_expired_lease_lets_another_claimer_take_the_rows()
+    {
+        await Outbox.EnqueueAsync("l1", OutboxKind.Activities, [Entry("z")], T0);
+        var first = Guid.NewGuid();
+        var rows = await Outbox.ClaimAsync("l1", OutboxKind.Activities, 10, 1, first, T0, T0.AddMinutes(5));
+        await Outbox.MarkSendingAsync(first, [rows[0].Id], T0);
+
+        Assert.Empty(await Outbox.ClaimAsync("l1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0.AddMinutes(4), T0.AddMinutes(9)));
+        var second = Guid.NewGuid();
+        var taken = Assert.Single(await Outbox.ClaimAsync("l1", OutboxKind.Activities, 10, 1, second, T0.AddMinutes(5), T0.AddMinutes(10)));
+        Assert.True(taken.PossibleDuplicate);
+
+        // The first claimer's late answer is ignored; the second's counts.
+        await Outbox.CompleteAsync(first, [new OutboxOutcome(taken.Id, OutboxStatus.Failed, 1, T0)], T0.AddMinutes(6));
+        await Outbox.CompleteAsync(second, [new OutboxOutcome(taken.Id, OutboxStatus.Delivered, 1, T0) { DeliveredAt = T0 }], T0.AddMinutes(6));
+        Assert.Equal(OutboxStatus.Delivered, Assert.Single(await Outbox.ListAsync("l1", OutboxKind.Activities, null, 10)).Status);
+    }
+
+    [Fact]
+    public async Task Cookie_associations_are_remembered_per_project()
+    {
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
+        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 7, T0);
+        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 8, T0);
+        Assert.Equal(8, await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k2", "id:1&token:a"));
+    }
+
+    [Fact]
+    public async Task Webhook_events_are_recorded_once_per_key_and_found_by_user_or_by_a_key_the_user_links_later()
+    {
+        NewWebhookEvent Event(string? dedupe, string name, string? email, long? lead, string? cookie, string[] users, int minute) =>
+            new("e1", dedupe, name, new JsonObject { ["activity"] = name }, email, lead, cookie, users, T0.AddMinutes(minute), null);
+
+        var first = await Events.RecordAsync(Event("k-1", "one", "a@example.com", null, null, ["u-a"], 0));
+        var repeat = await Events.RecordAsync(Event("k-1", "one-again", "a@example.com", null, null, ["u-other"], 1));
+        Assert.True(first.Created);
+        Assert.False(repeat.Created);
+        Assert.Equal(["u-a"], repeat.UserIds);
+        await Events.RecordAsync(Event(null, "by-lead", null, 99, null, [], 2));
+        await Events.RecordAsync(Event(null, "by-cookie", null, null, "id:1&token:c", [], 3));
+        await Events.RecordAsync(Event(null, "elsewhere", "b@example.com", null, null, [], 4));
+
+        var direct = await Events.ListForUserAsync("e1", "u-a", UserEventKeys.None, 10);
+        Assert.Equal(["one"], direct.Select(e => e.EventName));
+        var linked = await Events.ListForUserAsync("e1", "u-new", new UserEventKeys(["a@example.com"], ["id:1&token:c"], [99]), 10);
+        Assert.Equal(["by-cookie", "by-lead", "one"], linked.Select(e => e.EventName));
+        Assert.Equal("by-cookie", (string)linked[0].Values["activity"]!);
+        Assert.Equal(["by-cookie"], (await Events.ListForUserAsync("e1", "u-new", new UserEventKeys(["a@example.com"], ["id:1&token:c"], [99]), 1))
+            .Select(e => e.EventName));
+        Assert.Empty(await Events.ListForUserAsync("other-project", "u-a", new UserEventKeys(["a@example.com"], [], []), 10));
+    }
+}
+
+/// <summary>The contract on PostgreSQL (migrations 0110 and 0120 on a fresh database).</summary>
+public sealed class PostgresOutboxStoreContractTests(MigratedDatabaseFixture fixture)
+    : OutboxStoreContractTests, IClassFixture<MigratedDatabaseFixture>, IDisposable
+{
+    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(fixture.Database.ConnectionString);
+
+    protected override IOutboxStore Outbox => new PostgresOutboxStore(_dataSource);
+    protected override IWebhookEventStore Events => new PostgresWebhookEventStore(_dataSource);
+
+    public void Dispose() => _dataSource.Dispose();
+}
+
+/// <summary>The same contract on the embedded default's memory stores.</summary>
+public sealed class InMemoryOutboxStoreContractTests : OutboxStoreContractTests
+{
+    protected override IOutboxStore Outbox { get; } = new InMemoryOutboxStore();
+    protected override IWebhookEventStore Events { get; } = new InMemoryWebhookEventStore();
+}
