@@ -23,10 +23,16 @@ public sealed class MarketoQuotaGrain(
     /// <summary>How often Marketo's own count is read while the instance is in use.</summary>
     public static readonly TimeSpan ReconcileEvery = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often the timer looks whether a reconciliation is due. A refused usage read is tried again after
+    /// its retry-after rather than in five minutes, so that the Other purpose is still active (asked within the last
+    /// minute) and rationing keeps its share of the window for it: a flood cannot starve the reconciliation.</summary>
+    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(15);
+
     // One write at a time: the reconciliation timer interleaves with permits, and both may need a reservation.
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private QuotaLedger _ledger = null!;
     private bool _reconciling;
+    private DateTimeOffset _nextReconcileAt;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -34,7 +40,8 @@ public sealed class MarketoQuotaGrain(
         var instance = key.StartsWith("q:", StringComparison.Ordinal) ? key[2..] : key;
         _ledger = new QuotaLedger(instance, time, state.RecordExists ? state.State : null);
         // Interleaving: the usage call may take seconds; permits must not wait behind it.
-        this.RegisterGrainTimer(ReconcileAsync, new GrainTimerCreationOptions(ReconcileEvery, ReconcileEvery) { Interleave = true });
+        _nextReconcileAt = time.GetUtcNow() + ReconcileEvery;
+        this.RegisterGrainTimer(ReconcileAsync, new GrainTimerCreationOptions(CheckEvery, CheckEvery) { Interleave = true });
         return Task.CompletedTask;
     }
 
@@ -96,8 +103,10 @@ public sealed class MarketoQuotaGrain(
     /// is a Marketo call like any other: it takes a permit (purpose Other) and is skipped when none is granted.</summary>
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        if (_reconciling || !_ledger.AskedSinceReconcile || _ledger.LastProjectId is not { } projectId) return;
+        var now = time.GetUtcNow();
+        if (_reconciling || now < _nextReconcileAt || !_ledger.AskedSinceReconcile || _ledger.LastProjectId is not { } projectId) return;
         _reconciling = true;
+        _nextReconcileAt = now + ReconcileEvery;
         try
         {
             var record = await projects.GetAsync(projectId, cancellationToken);
@@ -108,6 +117,8 @@ public sealed class MarketoQuotaGrain(
             if (!permit.Granted)
             {
                 QuotaMetrics.Denied(MarketoCallPurpose.Other, permit.Denial);
+                var retryAfter = permit.RetryAfter < CheckEvery ? CheckEvery : permit.RetryAfter;
+                _nextReconcileAt = now + (retryAfter < ReconcileEvery ? retryAfter : ReconcileEvery);
                 return;
             }
 
