@@ -37,7 +37,7 @@ internal sealed class OutboxFlow(SandboxProcess sandbox, int activityTypeId)
         },
     };
 
-    public static async Task<OutboxFlow> StartSandboxAsync()
+    public static async Task<OutboxFlow> StartSandboxAsync(int leads = Count)
     {
         var sandbox = await SandboxProcess.StartAsync();
         using var http = new HttpClient { BaseAddress = sandbox.BaseAddress };
@@ -45,7 +45,7 @@ internal sealed class OutboxFlow(SandboxProcess sandbox, int activityTypeId)
             new { apiName = "karte_purchase", name = "KARTE purchase", primaryAttribute = "itemName", attributes = new[] { "price" } });
         type.EnsureSuccessStatusCode();
         var typeId = JsonNode.Parse(await type.Content.ReadAsStringAsync())!["id"]!.GetValue<int>();
-        for (var i = 0; i < Count; i++)
+        for (var i = 0; i < leads; i++)
         {
             using var lead = await http.PostAsJsonAsync("/_sandbox/leads", new { email = Email(i) });
             lead.EnsureSuccessStatusCode();
@@ -72,10 +72,14 @@ internal sealed class OutboxFlow(SandboxProcess sandbox, int activityTypeId)
                 ["attributes"] = new JsonObject { ["price"] = "amount" },
             }),
         };
-        ApiKey = (string)(await ProjectSettingsClient.PutAsync(host, ProjectId, settings))["apiKey"]!;
+        var created = await ProjectSettingsClient.PutAsync(host, ProjectId, settings);
+        ApiKey = (string)created["apiKey"]!;
+        WebhookSecret = (string)created["webhookSecret"]!;
     }
 
     public string ApiKey { get; private set; } = "";
+
+    public string WebhookSecret { get; private set; } = "";
 
     /// <summary>Sends the 1,000 purchases (10 requests of 100) and checks each is answered 202 with all accepted.</summary>
     public async Task SendPurchasesAsync(HostProcess host)
