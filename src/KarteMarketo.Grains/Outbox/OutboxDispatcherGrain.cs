@@ -27,6 +27,10 @@ public abstract partial class OutboxDispatcherGrain(
     private int _callsMade;
     private string? _lastError;
 
+    /// <summary>Outcomes of a batch Marketo already answered that could not be written (database down). Kept here and
+    /// written before anything else is claimed, so a database outage after a send never turns into a resend.</summary>
+    private (Guid LeaseId, IReadOnlyList<OutboxOutcome> Outcomes)? _unrecorded;
+
     protected abstract OutboxKind Kind { get; }
 
     protected string ProjectId { get; private set; } = "";
@@ -157,6 +161,7 @@ public abstract partial class OutboxDispatcherGrain(
     /// </summary>
     private async Task<TimeSpan?> DrainBatchesAsync(ProjectSettings settings, DrainMode mode)
     {
+        await RecordUnrecordedAsync();
         while (true)
         {
             var now = time.GetUtcNow();
@@ -177,10 +182,39 @@ public abstract partial class OutboxDispatcherGrain(
                 var retryAt = time.GetUtcNow();
                 result = new BatchResult(rows.Select(r => RetryOrFail(r, retryAt, "error", ex.Message)).ToList(), null);
             }
-            await store.CompleteAsync(leaseId, result.Outcomes, time.GetUtcNow());
+            try
+            {
+                await store.CompleteAsync(leaseId, result.Outcomes, time.GetUtcNow());
+            }
+            catch (Storage.StoreUnavailableException)
+            {
+                _unrecorded = (leaseId, result.Outcomes);
+                throw;
+            }
             if (result.PauseFor is { } pause) return pause;
             if (rows.Count < Options.BatchSize) return null;
         }
+    }
+
+    private async Task RecordUnrecordedAsync()
+    {
+        if (_unrecorded is not { } pending) return;
+        await store.CompleteAsync(pending.LeaseId, pending.Outcomes, time.GetUtcNow());
+        _unrecorded = null;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RecordUnrecordedAsync();
+        }
+        catch (Exception ex) when (ex is Storage.StoreUnavailableException or OperationCanceledException)
+        {
+            // Lost with this activation: the next one puts the rows back, flagged as possible duplicates.
+            LogDrainFailed(ex, ProjectId, Kind);
+        }
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <summary>A failed attempt: back to pending after the back-off, or failed with Marketo's code once the attempts are spent.</summary>
