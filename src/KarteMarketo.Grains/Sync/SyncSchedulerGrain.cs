@@ -146,9 +146,11 @@ public sealed partial class SyncSchedulerGrain(
             S.Running.RemoveRange(0, chunk.Count);
             S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
             if (S.Running.Count == 0) S.LastRunCompletedAt = time.GetUtcNow();
-            await state.WriteStateAsync();
         }
 
+        // Once per turn, not per chunk: the state holds every pending email, and a crash in between only repeats a
+        // few lookups (their results are idempotent).
+        await state.WriteStateAsync();
         if (S.Running.Count > 0) QueueContinuation();
     }
 

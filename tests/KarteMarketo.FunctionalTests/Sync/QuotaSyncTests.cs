@@ -42,7 +42,7 @@ public sealed class QuotaSyncTests(KarteMarketoAppFactory app) : IClassFixture<K
         for (var day = 1; ; day++)
         {
             await WaitUntilAsync(async () => (await kit.SchedulerStatusAsync()).Running == 0, $"day {day}: run stopped or done",
-                TimeSpan.FromSeconds(30), () => kit.DumpAsync());
+                TimeSpan.FromSeconds(90), () => kit.DumpAsync());
             var status = await kit.SchedulerStatusAsync();
             if (status.Pending == 0) break;
             Assert.True(day < 8, $"not all synced within 7 days: {status}");

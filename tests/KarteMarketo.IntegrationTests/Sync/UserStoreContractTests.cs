@@ -1,0 +1,142 @@
+using KarteMarketo.Contracts;
+using KarteMarketo.Grains.Users;
+using KarteMarketo.IntegrationTests.Infrastructure;
+using Npgsql;
+
+namespace KarteMarketo.IntegrationTests.Sync;
+
+/// <summary>What the lead sync and the webhook flows rely on from the user store, on both implementations.</summary>
+public abstract class UserStoreContractTests
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    protected abstract IUserStore Store { get; }
+
+    /// <summary>Each test works in its own project, so the tests of a class can share one database.</summary>
+    private static string NewProject() => "p" + Guid.NewGuid().ToString("N")[..10];
+
+    [Fact]
+    public async Task Keys_are_linked_once_and_the_user_exists_from_then_on()
+    {
+        var p = NewProject();
+        Assert.False(await Store.ExistsAsync(p, "u1"));
+        Assert.Null(await Store.GetUserInfoAsync(p, "u1"));
+
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "a@example.com");
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "a@example.com");
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1");
+        await Store.LinkKeyAsync(p, "u/2 with spaces", LeadKeyType.Email, "a@example.com");
+
+        Assert.True(await Store.ExistsAsync(p, "u1"));
+        Assert.False(await Store.ExistsAsync(NewProject(), "u1"));
+        var keys = await Store.GetKeysAsync(p, "u1");
+        Assert.Equal(2, keys.Count);
+        Assert.Contains(new UserKey(LeadKeyType.Email, "a@example.com"), keys);
+        Assert.Contains(new UserKey(LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1"), keys);
+        var info = await Store.GetUserInfoAsync(p, "u/2 with spaces");
+        Assert.NotNull(info);
+        Assert.Null(info.IdentifyJson);
+        Assert.Null(info.LeadId);
+    }
+
+    [Fact]
+    public async Task Touch_records_users_idempotently()
+    {
+        var p = NewProject();
+        await Store.TouchUsersAsync(p, ["a", "b"]);
+        await Store.TouchUsersAsync(p, ["b", "c"]);
+        Assert.True(await Store.ExistsAsync(p, "a"));
+        Assert.True(await Store.ExistsAsync(p, "c"));
+        Assert.Empty(await Store.GetKeysAsync(p, "a"));
+    }
+
+    [Fact]
+    public async Task Sync_results_are_written_and_an_email_lead_is_not_replaced_by_a_cookie_one()
+    {
+        var p = NewProject();
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "a@example.com");
+        await Store.ApplySyncResultAsync(p, ["u1", "u2"], new UserSyncUpdate(LeadKeyType.Email, 10, """{"marketo":{"id":10,"firstName":"Ann"}}""", At));
+        await Store.ApplySyncResultAsync(p, ["u1", "u3"], new UserSyncUpdate(LeadKeyType.Cookie, 20, """{"marketo":{"id":20}}""", At.AddMinutes(1)));
+
+        var u1 = (await Store.GetUserInfoAsync(p, "u1"))!;
+        Assert.Equal(10, u1.LeadId);
+        Assert.Equal(LeadKeyType.Email, u1.SyncedBy);
+        Assert.Equal(At, u1.SyncedAt);
+        Assert.Contains("\"firstName\"", u1.IdentifyJson);
+        Assert.Equal(20, (await Store.GetUserInfoAsync(p, "u3"))!.LeadId);
+        Assert.Equal(["u1", "u2"], await Store.FindUsersByLeadIdAsync(p, 10));
+        Assert.Equal(["u3"], await Store.FindUsersByLeadIdAsync(p, 20));
+
+        // Email replaces cookie; a newer email result replaces an older one.
+        await Store.ApplySyncResultAsync(p, ["u3", "u1"], new UserSyncUpdate(LeadKeyType.Email, 30, """{"marketo":{"id":30}}""", At.AddMinutes(2)));
+        Assert.Equal(LeadKeyType.Email, (await Store.GetUserInfoAsync(p, "u3"))!.SyncedBy);
+        Assert.Equal(30, (await Store.GetUserInfoAsync(p, "u1"))!.LeadId);
+    }
+
+    [Fact]
+    public async Task Segments_count_and_page_by_user_id()
+    {
+        var p = NewProject();
+        var users = Enumerable.Range(0, 23).Select(i => $"user-{i:D2}").ToArray();
+        await Store.TouchUsersAsync(p, ["not-synced"]);
+        await Store.ApplySyncResultAsync(p, users[..8], new UserSyncUpdate(LeadKeyType.Cookie, 1, "{}", At));
+        await Store.ApplySyncResultAsync(p, users[8..], new UserSyncUpdate(LeadKeyType.Email, 2, "{}", At));
+
+        var seen = new List<string>();
+        string? after = null;
+        do
+        {
+            var page = await Store.GetSegmentAsync(p, UserSegment.MarketoLeadSynced, 5, after);
+            Assert.Equal(23, page.Count);
+            Assert.True(page.Users.Count <= 5);
+            seen.AddRange(page.Users);
+            after = page.Next;
+        }
+        while (after is not null);
+        Assert.Equal(users, seen);
+
+        var cookie = await Store.GetSegmentAsync(p, UserSegment.MarketoCookieSynced, 100, null);
+        Assert.Equal(8, cookie.Count);
+        Assert.Equal(users[..8], cookie.Users);
+        Assert.Null(cookie.Next);
+
+        var exact = await Store.GetSegmentAsync(p, UserSegment.MarketoCookieSynced, 8, null);
+        Assert.Equal(8, exact.Users.Count);
+        Assert.Null(exact.Next);
+    }
+}
+
+public sealed class PostgresUserStoreContractTests(MigratedDatabaseFixture fixture)
+    : UserStoreContractTests, IClassFixture<MigratedDatabaseFixture>, IDisposable
+{
+    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(fixture.Database.ConnectionString);
+
+    protected override IUserStore Store => new PostgresUserStore(_dataSource);
+
+    [Fact]
+    public async Task Segment_and_lead_id_queries_can_use_their_indexes()
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using (var off = new NpgsqlCommand("SET enable_seqscan = off", connection)) await off.ExecuteNonQueryAsync();
+        foreach (var (sql, index) in new[]
+        {
+            ("SELECT user_id FROM users WHERE project_id = 'p' AND lead_id IS NOT NULL AND synced_by = 'cookie' AND user_id > 'a' ORDER BY user_id LIMIT 10", "users_cookie_synced"),
+            ("SELECT user_id FROM users WHERE project_id = 'p' AND lead_id IS NOT NULL AND user_id > 'a' ORDER BY user_id LIMIT 10", "users_lead_synced"),
+            ("SELECT user_id FROM users WHERE project_id = 'p' AND lead_id = 42", "users_by_lead_id"),
+        })
+        {
+            await using var explain = new NpgsqlCommand("EXPLAIN " + sql, connection);
+            var plan = new List<string>();
+            await using (var reader = await explain.ExecuteReaderAsync())
+                while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+            Assert.Contains(plan, line => line.Contains(index, StringComparison.Ordinal));
+        }
+    }
+
+    public void Dispose() => _dataSource.Dispose();
+}
+
+public sealed class InMemoryUserStoreContractTests : UserStoreContractTests
+{
+    protected override IUserStore Store { get; } = new InMemoryUserStore();
+}
