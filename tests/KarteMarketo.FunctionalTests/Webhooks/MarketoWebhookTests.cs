@@ -3,7 +3,9 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.FunctionalTests.Outbox;
+using KarteMarketo.Grains.Users;
 using KarteMarketo.MarketoSandbox;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KarteMarketo.FunctionalTests.Webhooks;
 
@@ -148,6 +150,28 @@ public sealed class MarketoWebhookTests(KarteMarketoAppFactory app) : IClassFixt
 
         var recorded = Assert.Single(await EventsAsync(project.ProjectId, "u-eve"))!;
         Assert.Equal("marketo_form_fill", recorded["event_name"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_webhook_with_only_a_lead_id_reaches_the_user_the_sync_matched_to_that_lead()
+    {
+        var project = await CreateProjectAsync("mw-lead");
+        var leadId = _sandbox.State.SeedLead("lee@example.com", ("firstName", "Lee"));
+        await OutboxTestKit.IdentifyAsync(app, project, [("u-lee", "lee@example.com", null)]);
+        var users = app.Services.GetRequiredService<IUserStore>();
+        await OutboxTestKit.AdvanceUntilAsync(app, async () => (await users.FindUsersByLeadIdAsync(project.ProjectId, leadId)).Contains("u-lee"),
+            what: "the realtime sync matched the lead");
+        using var client = WebhookClient(project);
+
+        using var response = await client.PostAsJsonAsync($"/v1/projects/{project.ProjectId}/webhooks/marketo",
+            new { leadId, event_name = "marketo_score_change", score = 40 });
+        var (status, body, _) = await OutboxTestKit.ReadAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["u-lee"], body!["users"]!.AsArray().Select(u => u!.GetValue<string>()));
+        var recorded = Assert.Single(await EventsAsync(project.ProjectId, "u-lee"))!;
+        Assert.Equal(40, recorded["values"]!["score"]!.GetValue<int>());
+        Assert.Equal(leadId, recorded["values"]!["leadId"]!.GetValue<long>());
     }
 
     [Fact]
