@@ -1,5 +1,6 @@
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Contracts;
+using KarteMarketo.Contracts.Sync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Server.Settings;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -49,8 +50,24 @@ public static class SettingsApi
 
         var saved = await grain.SaveSettingsAsync(settings);
         services.Directory.Invalidate(projectId);
+        await NotifySyncSchedulerAsync(services, projectId);
         var connection = await services.ConnectionCheck.CheckAsync(projectId, settings.Marketo, cancellationToken);
         return TypedResults.Ok(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection));
+    }
+
+    /// <summary>The periodic sync's reminder follows the settings: registered, re-registered on a new interval, or
+    /// dropped. The settings are saved already; a failure here only delays that until the project's next identify.</summary>
+    private static async Task NotifySyncSchedulerAsync(SettingsServices services, string projectId)
+    {
+        try
+        {
+            await services.Grains.GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(projectId)).SettingsChangedAsync();
+        }
+        catch (Exception ex)
+        {
+            services.LoggerFactory.CreateLogger("KarteMarketo.Settings")
+                .LogWarning(ex, "Project {ProjectId}: the periodic sync scheduler did not take the new settings yet", projectId);
+        }
     }
 
     internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> GetSettingsAsync(

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox;
@@ -50,6 +51,33 @@ public sealed class PeriodicSyncTests(KarteMarketoAppFactory app) : IClassFixtur
         Assert.Equal(702, kit.Sandbox.Counters.LookupValues);
 
         kit.AssertMarketoLimitsKept();
+    }
+
+    [Fact]
+    public async Task The_reminder_follows_the_settings()
+    {
+        await using var kit = await StartAsync(app, "periodic-settings", Settings(realtime: false, periodic: true, intervalMinutes: 30));
+        Assert.Equal(30, (await kit.SchedulerStatusAsync()).ReminderIntervalMinutes);    // registered by the PUT, no identify needed
+
+        async Task PutAsync(bool enabled, int interval)
+        {
+            var settings = new JsonObject
+            {
+                ["marketo"] = new JsonObject
+                {
+                    ["clientId"] = kit.Sandbox.ClientId, ["clientSecret"] = kit.Sandbox.ClientSecret,
+                    ["endpoint"] = kit.Sandbox.RestEndpoint.ToString(), ["identity"] = kit.Sandbox.IdentityEndpoint.ToString(),
+                },
+            };
+            Settings(realtime: false, periodic: enabled, intervalMinutes: interval)(settings);
+            using var response = await kit.Admin.PutAsJsonAsync($"/v1/projects/{kit.ProjectId}/settings", settings);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await PutAsync(true, 45);
+        Assert.Equal(45, (await kit.SchedulerStatusAsync()).ReminderIntervalMinutes);
+        await PutAsync(false, 45);
+        Assert.Null((await kit.SchedulerStatusAsync()).ReminderIntervalMinutes);
     }
 
     [Fact]
