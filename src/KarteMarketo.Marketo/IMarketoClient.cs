@@ -3,9 +3,9 @@ using System.Text.Json.Nodes;
 namespace KarteMarketo.Marketo;
 
 /// <summary>
-/// The one client for Marketo's REST API. Every method makes exactly one counted Marketo call (plus identity
-/// calls, which Marketo does not count, and one retry after 601/602), so that the caller can take exactly one
-/// quota permit per call. Transient failures are retried inside; 606/615/607 and the caller's faults come back
+/// The one client for Marketo's REST API. Every method makes one Marketo call (plus identity calls, which Marketo
+/// does not count, and one retry after 601/602) under the caller's quota permit. Transient failures are retried
+/// inside, each retry only after <see cref="MarketoConnection.AttemptBudget"/> granted it a permit of its own; 606/615/607 and the caller's faults come back
 /// as <see cref="MarketoResult{T}.Kind"/>, never as exceptions.
 /// </summary>
 public interface IMarketoClient
@@ -44,7 +44,21 @@ public interface IMarketoClient
 /// <summary>Where and as whom to call. <paramref name="RestEndpoint"/> ends in <c>/rest</c>, <paramref name="IdentityEndpoint"/> in <c>/identity</c>.</summary>
 public sealed record MarketoConnection(string ClientId, string ClientSecret, Uri RestEndpoint, Uri IdentityEndpoint)
 {
+    /// <summary>Asked before every transient retry: each attempt Marketo may count needs its own quota permit.
+    /// Null: retries are not rationed (identity calls, tools).</summary>
+    public IMarketoAttemptBudget? AttemptBudget { get; init; }
+
     public override string ToString() => $"MarketoConnection {{ ClientId = {ClientId}, RestEndpoint = {RestEndpoint} }}";
+}
+
+/// <summary>
+/// Rations the client's own retries. A retried 5xx or time-out is another call that Marketo may count, so it must
+/// take a permit like any other call; where none is granted the client stops and returns the transient outcome.
+/// </summary>
+public interface IMarketoAttemptBudget
+{
+    /// <summary>Hands back the previous attempt's permit and asks for one for the next attempt; false stops retrying.</summary>
+    ValueTask<bool> TryBeginRetryAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>How a Marketo call ended.</summary>

@@ -30,6 +30,7 @@ public sealed class MarketoClient : IMarketoClient
     private static readonly ResiliencePropertyKey<TimeSpan> TimeoutKey = new("KarteMarketo.MarketoTimeout");
     private static readonly ResiliencePropertyKey<string> EndpointKey = new("KarteMarketo.MarketoEndpoint");
     private static readonly ResiliencePropertyKey<Tally> TallyKey = new("KarteMarketo.MarketoTally");
+    private static readonly ResiliencePropertyKey<IMarketoAttemptBudget?> BudgetKey = new("KarteMarketo.MarketoAttemptBudget");
     private static readonly TimeZoneInfo Central = TimeZoneInfo.FindSystemTimeZoneById("America/Chicago");
 
     private readonly HttpClient _http;
@@ -291,6 +292,7 @@ public sealed class MarketoClient : IMarketoClient
         context.Properties.Set(TimeoutKey, timeout);
         context.Properties.Set(EndpointKey, endpoint);
         context.Properties.Set(TallyKey, tally);
+        context.Properties.Set(BudgetKey, connection.AttemptBudget);
         try
         {
             var state = new AttemptState(this, connection, endpoint, buildRequest, rejectedToken, tally);
@@ -393,9 +395,7 @@ public sealed class MarketoClient : IMarketoClient
             builder.AddRetry(new RetryStrategyOptions<Attempt>
             {
                 // Only transient kinds are retried here; 601/602 are handled once outside, 606/615/607 go back to the caller.
-                ShouldHandle = args => ValueTask.FromResult(
-                    args.Outcome.Exception is TimeoutRejectedException ||
-                    args.Outcome.Result is { Kind: MarketoResultKind.Transient, ReAuthenticate: false }),
+                ShouldHandle = ShouldRetryAsync,
                 MaxRetryAttempts = _options.MaxRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -420,6 +420,17 @@ public sealed class MarketoClient : IMarketoClient
             TimeoutGenerator = args => ValueTask.FromResult(args.Context.Properties.GetValue(TimeoutKey, _options.DefaultTimeout)),
         });
         return builder.Build();
+    }
+
+    /// <summary>Transient outcomes are retried, but only under a new permit where the caller rations attempts.</summary>
+    private async ValueTask<bool> ShouldRetryAsync(RetryPredicateArguments<Attempt> args)
+    {
+        var transient = args.Outcome.Exception is TimeoutRejectedException ||
+                        args.Outcome.Result is { Kind: MarketoResultKind.Transient, ReAuthenticate: false };
+        // Polly asks before it checks the attempt count: after the last attempt no permit may be taken.
+        if (!transient || args.AttemptNumber >= _options.MaxRetries) return false;
+        var budget = args.Context.Properties.GetValue(BudgetKey, null);
+        return budget is null || await budget.TryBeginRetryAsync(args.Context.CancellationToken);
     }
 
     private sealed class Tally

@@ -16,14 +16,16 @@ internal sealed class MarketoGateway(IGrainFactory grains, IServiceProvider serv
         Func<IMarketoClient, MarketoConnection, CancellationToken, Task<MarketoResult<T>>> call,
         CancellationToken cancellationToken = default)
     {
-        var connection = ConnectionOf(settings.Marketo);
         var quota = grains.GetGrain<IMarketoQuotaGrain>(GrainKeys.Quota(settings.Marketo.InstanceId));
-        var permit = await quota.AcquireAsync(new QuotaRequest(purpose, settings.Quota, projectId));
+        var request = new QuotaRequest(purpose, settings.Quota, projectId);
+        var permit = await quota.AcquireAsync(request);
         if (!permit.Granted)
         {
             QuotaMetrics.Denied(purpose, permit.Denial);
             return new GatewayResult<T>(permit, null);
         }
+        var leases = new LeaseChain(this, quota, request, permit.LeaseId);
+        var connection = ConnectionOf(settings.Marketo) with { AttemptBudget = leases };
 
         // Counted unless we learn otherwise: a call that threw may still have reached Marketo, and over-counting
         // is the safe side of a budget.
@@ -42,7 +44,7 @@ internal sealed class MarketoGateway(IGrainFactory grains, IServiceProvider serv
         finally
         {
             QuotaMetrics.Called(purpose, outcome);
-            await ReleaseAsync(quota, permit.LeaseId, outcome);
+            if (leases.Current is { } current) await ReleaseAsync(quota, current, outcome);
         }
     }
 
@@ -56,6 +58,34 @@ internal sealed class MarketoGateway(IGrainFactory grains, IServiceProvider serv
         {
             // The lease expires on its own; failing the caller's call for it would hide the call's real result.
             logger.LogWarning(ex, "Releasing quota lease {LeaseId} ({Outcome}) failed; it will expire", leaseId, outcome);
+        }
+    }
+
+    /// <summary>
+    /// The permits of one logical call: the client's transient retries are calls Marketo may count, so each one
+    /// returns the previous lease (counted: a 5xx or a time-out may have been counted) and takes a new permit.
+    /// </summary>
+    private sealed class LeaseChain(MarketoGateway gateway, IMarketoQuotaGrain quota, QuotaRequest request, Guid first)
+        : IMarketoAttemptBudget
+    {
+        public Guid? Current { get; private set; } = first;
+
+        public async ValueTask<bool> TryBeginRetryAsync(CancellationToken cancellationToken)
+        {
+            if (Current is { } previous)
+            {
+                QuotaMetrics.Called(request.Purpose, MarketoCallOutcome.Counted);
+                await gateway.ReleaseAsync(quota, previous, MarketoCallOutcome.Counted);
+                Current = null;
+            }
+            var permit = await quota.AcquireAsync(request);
+            if (!permit.Granted)
+            {
+                QuotaMetrics.Denied(request.Purpose, permit.Denial);
+                return false;
+            }
+            Current = permit.LeaseId;
+            return true;
         }
     }
 
