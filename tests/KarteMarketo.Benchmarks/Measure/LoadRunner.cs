@@ -63,6 +63,8 @@ internal sealed class LoadResult(string name)
     public ConcurrentDictionary<string, long> ErrorKinds { get; } = new();
     public double? TargetRate { get; set; }
     public long LateStarts;
+    /// <summary>Open loop only: requests still waiting or in flight when the drain time ran out (cancelled).</summary>
+    public long Abandoned;
 
     public double RequestsPerSecond => Requests / Elapsed.TotalSeconds;
     public double EventsPerSecond => Events / Elapsed.TotalSeconds;
@@ -92,6 +94,7 @@ internal sealed class LoadResult(string name)
             json["targetRequestsPerSecond"] = Math.Round(rate, 1);
             json["latencyFromIntendedStart"] = Intended.ToJson();
             json["lateStarts"] = LateStarts;
+            json["abandonedAtDrainTimeout"] = Abandoned;
         }
         return json;
     }
@@ -131,15 +134,16 @@ internal static class LoadRunner
     /// <summary>
     /// Open loop: request <c>i</c> is due at <c>i / rate</c> seconds whatever happened to the earlier ones; at most
     /// <paramref name="maxInFlight"/> are outstanding (a request that waits for a slot counts as a late start, and its
-    /// wait is in the intended-start latency). Stops issuing after <paramref name="duration"/>, then waits for the
-    /// outstanding ones (bounded by the client timeout).
+    /// wait is in the intended-start latency). Stops issuing after <paramref name="duration"/>; whatever is still
+    /// waiting or in flight <paramref name="drainTimeout"/> later is abandoned (cancelled and counted).
     /// </summary>
     public static async Task<LoadResult> PacedAsync(string name, double rate, TimeSpan duration, int maxInFlight,
-        Func<long, CancellationToken, Task<int>> send, CancellationToken cancellationToken)
+        Func<long, CancellationToken, Task<int>> send, CancellationToken cancellationToken, TimeSpan? drainTimeout = null)
     {
         var result = new LoadResult(name) { TargetRate = rate };
         var total = (long)Math.Max(1, Math.Round(rate * duration.TotalSeconds));
         var slots = new SemaphoreSlim(maxInFlight);
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var clock = Stopwatch.StartNew();
         var running = new List<Task>((int)Math.Min(total, 1_000_000));
         long issued = 0;
@@ -152,23 +156,31 @@ internal static class LoadRunner
                 var intended = TimeSpan.FromSeconds(i / rate);
                 running.Add(Task.Run(async () =>
                 {
-                    if (!slots.Wait(0))
-                    {
-                        Interlocked.Increment(ref result.LateStarts);
-                        await slots.WaitAsync(cancellationToken);
-                    }
                     try
                     {
-                        await SendOneAsync(result, i, send, intended, clock, result.Intended, cancellationToken);
+                        if (!slots.Wait(0))
+                        {
+                            Interlocked.Increment(ref result.LateStarts);
+                            await slots.WaitAsync(drain.Token);
+                        }
+                        try
+                        {
+                            await SendOneAsync(result, i, send, intended, clock, result.Intended, drain.Token);
+                        }
+                        finally
+                        {
+                            slots.Release();
+                        }
                     }
-                    finally
+                    catch (OperationCanceledException) when (drain.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                     {
-                        slots.Release();
+                        Interlocked.Increment(ref result.Abandoned);
                     }
-                }, cancellationToken));
+                }, CancellationToken.None));
             }
             await Task.Delay(1, cancellationToken);
         }
+        drain.CancelAfter(drainTimeout ?? TimeSpan.FromSeconds(15));
         await Task.WhenAll(running);
         result.Elapsed = clock.Elapsed;
         return result;

@@ -32,7 +32,7 @@ internal static class SyncScenario
             report.Row($"{mode.Name}: identify -> synced latency", $"{Bench.Latency(mode.SyncLatency)} (poll resolution ~{mode.PollResolutionMs} ms)");
             report.Row($"{mode.Name}: sample outcomes", string.Join(", ", mode.Outcomes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}")));
             report.Row($"{mode.Name}: warm-up users", string.Join(", ", mode.Warmup));
-            report.Row($"{mode.Name}: identify requests", $"{mode.Load.Requests} at {Bench.F(mode.Load.RequestsPerSecond, "0")}/s, errors {mode.Load.Errors}, {Bench.Latency(mode.Load.Intended)}");
+            report.Row($"{mode.Name}: identify requests", $"{mode.Load.Requests} at {Bench.F(mode.Load.RequestsPerSecond, "0")}/s, errors {mode.Load.Errors}, abandoned {mode.Load.Abandoned}, {Bench.Latency(mode.Load.Intended)}");
         }
         var ratio = naive.CallsPerThousand / batched.CallsPerThousand;
         report.Row("naive / batched calls per 1,000 users", $"{Bench.F(ratio, "0.0")}x");
