@@ -22,7 +22,7 @@ internal sealed class BenchOptions
     // ingest
     public int IngestConcurrency { get; init; } = 32;
     public double IngestSeconds { get; init; } = 15;
-    public int IngestUsers { get; init; } = 20_000;
+    public int IngestUsers { get; init; } = 10_000;
     public int IngestBatchSize { get; init; } = 100;
     public double PacedSeconds { get; init; } = 10;
 
@@ -35,12 +35,12 @@ internal sealed class BenchOptions
 
     // memory
     public IReadOnlyList<int> MemoryKeys { get; init; } = [100_000, 1_000_000];
-    public double MemoryIngestBudgetSeconds { get; init; } = 200;
+    public double MemoryIngestBudgetSeconds { get; init; } = 150;
     public int CollectionAgeSeconds { get; init; } = 30;
-    public double CollectionWaitSeconds { get; init; } = 75;
+    public double CollectionWaitSeconds { get; init; } = 60;
 
     // quota
-    public int QuotaDailyLimit { get; init; } = 50;
+    public int QuotaDailyLimit { get; init; } = 10;
     public int QuotaReservePercent { get; init; } = 10;
     public int QuotaMultiplier { get; init; } = 10;
     public int QuotaSampleEvery { get; init; } = 100;
@@ -53,10 +53,10 @@ internal sealed class BenchOptions
           --smoke                            small figures, to check the harness (about a minute per scenario)
           --out <dir>                        results folder (default benchmark-results)
           --server-dll <path> --sandbox-dll <path>   override the Release builds found at build time
-          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 20000 --batch-size 100 --paced-seconds 10
+          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10
           sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
-          memory: --memory-keys 100000,1000000 --memory-budget-seconds 200 --collection-age-seconds 30 --collection-wait-seconds 75
-          quota:  --daily-limit 50 --reserve-percent 10 --quota-multiplier 10 --quota-sample-every 100 --quota-settle-seconds 60
+          memory: --memory-keys 100000,1000000 --memory-budget-seconds 150 --collection-age-seconds 30 --collection-wait-seconds 60
+          quota:  --daily-limit 10 --reserve-percent 10 --quota-multiplier 10 --quota-sample-every 100 --quota-settle-seconds 60
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -96,7 +96,7 @@ internal sealed class BenchOptions
             OutputDirectory = S("out") ?? "benchmark-results",
             IngestConcurrency = I("concurrency", 32, 16),
             IngestSeconds = D("ingest-seconds", 15, 3),
-            IngestUsers = I("ingest-users", 20_000, 2_000),
+            IngestUsers = I("ingest-users", 10_000, 2_000),
             IngestBatchSize = I("batch-size", 100, 100),
             PacedSeconds = D("paced-seconds", 10, 3),
             SyncRate = D("sync-rate", 300, 100),
@@ -107,10 +107,10 @@ internal sealed class BenchOptions
             MemoryKeys = S("memory-keys") is { } keys
                 ? [.. keys.Split(',').Select(k => int.Parse(k, CultureInfo.InvariantCulture))]
                 : smoke ? [2_000, 10_000] : [100_000, 1_000_000],
-            MemoryIngestBudgetSeconds = D("memory-budget-seconds", 200, 30),
+            MemoryIngestBudgetSeconds = D("memory-budget-seconds", 150, 30),
             CollectionAgeSeconds = I("collection-age-seconds", 30, 15),
-            CollectionWaitSeconds = D("collection-wait-seconds", 75, 40),
-            QuotaDailyLimit = I("daily-limit", 50, 5),
+            CollectionWaitSeconds = D("collection-wait-seconds", 60, 40),
+            QuotaDailyLimit = I("daily-limit", 10, 5),
             QuotaReservePercent = I("reserve-percent", 10, 20),
             QuotaMultiplier = I("quota-multiplier", 10, 3),
             QuotaSampleEvery = I("quota-sample-every", 100, 20),
