@@ -236,8 +236,8 @@ public sealed class MarketoClientTests
     public async Task Transient_faults_are_retried_and_then_succeed()
     {
         await using var sandbox = await SandboxServer.StartAsync();
+        sandbox.State.SeedLead("a@example.com");
         // Four faults, four retries: the fifth attempt succeeds. The time-out is real time: long enough for a busy machine.
-        // Four faults, four retries: the fifth attempt succeeds.
         using var test = new MarketoTestClient(sandbox, configure: o =>
         {
             o.LookupTimeout = TimeSpan.FromSeconds(2);
