@@ -20,6 +20,7 @@ public sealed partial class IdentifyEmailCollector(IGrainFactory grains, TimePro
     private readonly Dictionary<string, HashSet<string>> _buffers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _flushes = new(StringComparer.Ordinal);
     private ITimer? _timer;
+    private bool _armed;
 
     /// <summary>Buffers a normalised email for the project's next periodic run.</summary>
     public void Add(string projectId, string email)
@@ -30,9 +31,23 @@ public sealed partial class IdentifyEmailCollector(IGrainFactory grains, TimePro
             if (!_buffers.TryGetValue(projectId, out var buffer)) _buffers[projectId] = buffer = new HashSet<string>(StringComparer.Ordinal);
             buffer.Add(email);
             full = buffer.Count >= FlushThreshold;
-            _timer ??= time.CreateTimer(_ => _ = FlushAllAsync(), null, FlushInterval, FlushInterval);
+            ArmLocked();
         }
         if (full) _ = FlushAsync(projectId);
+    }
+
+    /// <summary>One-shot, armed only while something is buffered: an idle silo has no timer firing every second
+    /// (and a test clock moved by a day does not run 86,400 empty flushes).</summary>
+    private void ArmLocked()
+    {
+        if (_armed) return;
+        _armed = true;
+        _timer?.Dispose();
+        _timer = time.CreateTimer(_ =>
+        {
+            lock (_gate) { _armed = false; }
+            _ = FlushAllAsync();
+        }, null, FlushInterval, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>How many emails wait in this silo's buffer for <paramref name="projectId"/>.</summary>
@@ -78,6 +93,7 @@ public sealed partial class IdentifyEmailCollector(IGrainFactory grains, TimePro
             {
                 if (!_buffers.TryGetValue(projectId, out var buffer)) _buffers[projectId] = buffer = new HashSet<string>(StringComparer.Ordinal);
                 buffer.UnionWith(emails);
+                ArmLocked();
             }
         }
     }

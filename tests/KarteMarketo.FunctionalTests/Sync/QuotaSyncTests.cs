@@ -75,7 +75,8 @@ public sealed class QuotaSyncTests(KarteMarketoAppFactory app) : IClassFixture<K
         await kit.SendAsync([.. Enumerable.Range(0, users).Select(i => Identify($"rt-{i}", $"rt{i}@example.com"))]);
         await kit.AdvanceAsync(TimeSpan.FromSeconds(1));
         await WaitUntilAsync(async () => await kit.SegmentCountAsync("marketo-lead-synced") == 900, "900 synced on day 1",
-            TimeSpan.FromSeconds(10), () => kit.DumpAsync());
+            TimeSpan.FromSeconds(30), async () => $"synced {await kit.SegmentCountAsync("marketo-lead-synced")}\n"
+                + await kit.DumpAsync("rt-0", "rt-450", "rt-899", "rt-1199"));
 
         var deferred = new List<string>();
         await WaitUntilAsync(async () =>

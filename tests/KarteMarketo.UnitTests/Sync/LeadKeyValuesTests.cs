@@ -76,3 +76,25 @@ public sealed class LeadKeyValuesTests
             LeadKeyValues.CookieToken("id:123-ABC-456&token:_mch-example.com-1700000000000-12345"));
     }
 }
+
+public sealed class LeadKeyGrainKeyTests
+{
+    [Theory]
+    [InlineData("p1", KarteMarketo.Contracts.LeadKeyType.Email, "a@example.com")]
+    [InlineData("p_2-x", KarteMarketo.Contracts.LeadKeyType.Cookie, "id:123-ABC-456&token:_mch-example.com-1-2")]
+    [InlineData("p", KarteMarketo.Contracts.LeadKeyType.Email, "a/b@example.com")]
+    public void Keys_round_trip(string project, KarteMarketo.Contracts.LeadKeyType type, string value)
+    {
+        var key = KarteMarketo.Contracts.GrainKeys.LeadKey(project, type, value);
+        Assert.Equal((project, type, value), KarteMarketo.Grains.Sync.LeadKeyGrain.ParseKey(key));
+    }
+
+    [Theory]
+    [InlineData("p:x/email/a")]
+    [InlineData("k:p/phone/123")]
+    [InlineData("k:p")]
+    public void Other_keys_are_refused(string key)
+    {
+        Assert.Throws<ArgumentException>(() => KarteMarketo.Grains.Sync.LeadKeyGrain.ParseKey(key));
+    }
+}
