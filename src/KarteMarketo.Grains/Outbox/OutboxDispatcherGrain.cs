@@ -30,6 +30,9 @@ public abstract partial class OutboxDispatcherGrain(
     /// <summary>Outcomes of a batch Marketo already answered that could not be written (database down). Kept here and
     /// written before anything else is claimed, so a database outage after a send never turns into a resend.</summary>
     private (Guid LeaseId, IReadOnlyList<OutboxOutcome> Outcomes)? _unrecorded;
+    // A batch was claimed but the database went away before it could be sent (or its outcome known): its rows are
+    // still in flight under our lease and must go back to pending before the next claim, not after the lease runs out.
+    private bool _strandedClaim;
 
     protected abstract OutboxKind Kind { get; }
 
@@ -175,7 +178,12 @@ public abstract partial class OutboxDispatcherGrain(
             {
                 result = await SendBatchAsync(settings, rows, leaseId, CancellationToken.None);
             }
-            catch (Exception ex) when (ex is not Storage.StoreUnavailableException)
+            catch (Storage.StoreUnavailableException)
+            {
+                _strandedClaim = true;
+                throw;
+            }
+            catch (Exception ex)
             {
                 // Our own failure (a grain call, a bug): count an attempt so that a poison batch ends up failed.
                 LogBatchFailed(ex, ProjectId, Kind, rows.Count);
@@ -198,9 +206,19 @@ public abstract partial class OutboxDispatcherGrain(
 
     private async Task RecordUnrecordedAsync()
     {
-        if (_unrecorded is not { } pending) return;
-        await store.CompleteAsync(pending.LeaseId, pending.Outcomes, time.GetUtcNow());
-        _unrecorded = null;
+        if (_unrecorded is { } pending)
+        {
+            await store.CompleteAsync(pending.LeaseId, pending.Outcomes, time.GetUtcNow());
+            _unrecorded = null;
+        }
+        if (_strandedClaim)
+        {
+            // This grain is the only claimer and no other drain runs now: every in-flight row is the stranded batch's
+            // (rows it had marked as sending come back flagged as possible duplicates).
+            var recovered = await store.RecoverAsync(ProjectId, Kind, time.GetUtcNow());
+            _strandedClaim = false;
+            if (recovered > 0) LogRecovered(ProjectId, Kind, recovered);
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

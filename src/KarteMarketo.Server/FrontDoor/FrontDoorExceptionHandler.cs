@@ -66,6 +66,10 @@ internal sealed class FrontDoorExceptionHandler(IProblemDetailsService problemDe
                     return true;
                 case AggregateException aggregate when aggregate.InnerExceptions.Any(IsOutage):
                     return true;
+                // Grain storage failing in a grain on another silo: Orleans cannot serialize Npgsql's exceptions, so the
+                // caller only learns that no codec exists for the Npgsql type (seen with PostgreSQL stopped under load).
+                case CodecNotFoundException codec when codec.Message.Contains("Npgsql.", StringComparison.Ordinal):
+                    return true;
             }
             if (ex.GetType().Namespace?.StartsWith("Npgsql", StringComparison.Ordinal) == true) return true;
             // The app stores' own "database unreachable" (KarteMarketo.Grains.Storage.StoreUnavailableException),

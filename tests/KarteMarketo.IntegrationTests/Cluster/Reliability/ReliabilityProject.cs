@@ -1,0 +1,285 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace KarteMarketo.IntegrationTests.Cluster.Reliability;
+
+/// <summary>What one request to the front door came to.</summary>
+public enum Answer
+{
+    /// <summary>2xx: the service promised to apply it.</summary>
+    Accepted,
+    /// <summary>5xx with <c>application/problem+json</c>: a clear "not now".</summary>
+    Problem,
+    /// <summary>No HTTP answer: refused or cut connection (the host is dead or dying).</summary>
+    ConnectionFailed,
+    /// <summary>Anything else: a 4xx, a 5xx without problem+json, a client-side time-out. Always a test failure.</summary>
+    Unclear,
+}
+
+/// <summary>One request sent by the test.</summary>
+public sealed record Sent(string Kind, string Key, int Host, Answer Answer, int? Status, string? Detail, DateTimeOffset At)
+{
+    /// <summary>When the answer (or the failure) came.</summary>
+    public DateTimeOffset Ended { get; init; } = DateTimeOffset.UtcNow;
+}
+
+/// <summary>
+/// One project of the reliability tests on its own <see cref="MarketoInstance"/>: seeds leads, sends identify events,
+/// KARTE webhooks and lead upserts to chosen hosts, keeps a ledger of every answer, and checks afterwards that every
+/// accepted request was applied exactly once (counted at the sandbox) and that the limits held.
+/// </summary>
+public sealed class ReliabilityProject(string id, MarketoInstance marketo)
+{
+    public const string ActivityEvent = "purchase";
+    public const string CustomField = "karteScore";
+
+    private readonly ConcurrentQueue<Sent> ledger = new();
+    private readonly List<(string Email, long LeadId)> seeded = [];
+    private int nextIdentify;
+    private int nextActivity;
+    private int nextLead;
+    private int activityTypeId;
+
+    public string Id { get; } = id;
+    public MarketoInstance Marketo { get; } = marketo;
+    public string ApiKey { get; private set; } = "";
+    public IReadOnlyCollection<Sent> Ledger => ledger;
+
+    /// <summary>Quota violations seen by <see cref="SampleQuotaAsync"/>: our count for the day below the sandbox's.</summary>
+    public ConcurrentQueue<string> QuotaViolations { get; } = new();
+    public int QuotaSamples;
+
+    /// <summary>Seeds <paramref name="leads"/> leads (the lookup and activity targets), the custom field and the
+    /// activity type at the sandbox; again after a sandbox restart (same order, so the same lead ids).</summary>
+    public async Task SeedMarketoAsync(int leads)
+    {
+        await Marketo.AddFieldAsync(CustomField, "integer");
+        activityTypeId = await Marketo.AddActivityTypeAsync("karte_purchase", "item_name");
+        var again = seeded.Count > 0;
+        for (var i = 0; i < leads; i++)
+        {
+            var email = $"{Id}-{i}@seeded.example";
+            var leadId = await Marketo.SeedLeadAsync(email, new JsonObject
+            {
+                ["firstName"] = $"Seed{i}",
+                [CustomField] = i,
+            });
+            if (!again) seeded.Add((email, leadId));
+            else if (seeded[i].LeadId != leadId)
+                throw new InvalidOperationException($"re-seeded lead {email} got id {leadId}, was {seeded[i].LeadId}");
+        }
+    }
+
+    public JsonObject Settings() => new()
+    {
+        ["marketo"] = new JsonObject
+        {
+            ["clientId"] = "sandbox-client",
+            ["clientSecret"] = "sandbox-secret",
+            ["endpoint"] = new Uri(Marketo.BaseAddress, "rest").ToString(),
+            ["identity"] = new Uri(Marketo.BaseAddress, "identity").ToString(),
+            ["customFields"] = new JsonArray(CustomField),
+        },
+        // The periodic sync is what retries lookups that failed or were deferred: every minute here.
+        ["periodicSync"] = new JsonObject { ["enabled"] = true, ["intervalMinutes"] = 1 },
+        ["realtimeSync"] = new JsonObject { ["enabled"] = true, ["keys"] = new JsonArray("email"), ["batchDelayMilliseconds"] = 500 },
+        ["activityMappings"] = new JsonArray(new JsonObject
+        {
+            ["event"] = ActivityEvent,
+            ["activityTypeId"] = activityTypeId,
+            ["primaryAttribute"] = "item_name",
+        }),
+    };
+
+    public async Task CreateAsync(ThreeHostCluster cluster) => ApiKey = await cluster.PutProjectAsync(Id, Settings());
+
+    /// <summary>One identify event for a new user with the next seeded email (each user its own lead).</summary>
+    public Task SendIdentifyAsync(ThreeHostCluster cluster, int host)
+    {
+        var n = Interlocked.Increment(ref nextIdentify) - 1;
+        var (email, _) = seeded[n % seeded.Count];
+        var userId = $"{Id}-u{n}";
+        var body = new JsonObject { ["userId"] = userId, ["event"] = "identify", ["values"] = new JsonObject { ["email"] = email } };
+        return SendAsync(cluster, host, "identify", userId, $"/v1/projects/{Id}/events", body, null);
+    }
+
+    /// <summary>One KARTE webhook of a mapped event; its delivery id is also the activity's primary attribute, so the
+    /// sandbox's activities say which delivery they came from.</summary>
+    public Task SendActivityAsync(ThreeHostCluster cluster, int host)
+    {
+        var n = Interlocked.Increment(ref nextActivity) - 1;
+        var deliveryId = $"{Id}-a{n}";
+        var body = new JsonObject
+        {
+            ["id"] = deliveryId,
+            ["email"] = seeded[n % seeded.Count].Email,
+            ["event"] = ActivityEvent,
+            ["values"] = new JsonObject { ["item_name"] = deliveryId },
+        };
+        return SendAsync(cluster, host, "activity", deliveryId, $"/v1/projects/{Id}/webhooks/karte", body, null);
+    }
+
+    /// <summary>One lead upsert of a new email, with an Idempotency-Key (its delivery id).</summary>
+    public Task SendLeadAsync(ThreeHostCluster cluster, int host)
+    {
+        var n = Interlocked.Increment(ref nextLead) - 1;
+        var email = $"{Id}-l{n}@leads.example";
+        var body = new JsonObject { ["userId"] = $"{Id}-lu{n}", ["email"] = email, ["fields"] = new JsonObject { ["firstName"] = $"Lead{n}" } };
+        return SendAsync(cluster, host, "lead", email, $"/v1/projects/{Id}/leads", body, $"{Id}-l{n}");
+    }
+
+    private async Task SendAsync(ThreeHostCluster cluster, int host, string kind, string key, string path, JsonObject body, string? idempotencyKey)
+    {
+        var at = DateTimeOffset.UtcNow;
+        // Generous: the service must answer (2xx or a problem) long before this.
+        using var http = new HttpClient { BaseAddress = cluster.BaseAddressOf(host), Timeout = TimeSpan.FromSeconds(90) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
+        try
+        {
+            using var response = await http.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            var status = (int)response.StatusCode;
+            var problem = response.Content.Headers.ContentType?.MediaType == "application/problem+json";
+            var answer = status is >= 200 and < 300 ? Answer.Accepted
+                : status >= 500 && problem ? Answer.Problem
+                : Answer.Unclear;
+            ledger.Enqueue(new Sent(kind, key, host, answer, status, answer == Answer.Accepted ? null : Shorten(text), at));
+        }
+        catch (HttpRequestException ex)
+        {
+            ledger.Enqueue(new Sent(kind, key, host, Answer.ConnectionFailed, null, ex.Message, at));
+        }
+        catch (TaskCanceledException ex)
+        {
+            ledger.Enqueue(new Sent(kind, key, host, Answer.Unclear, null, "client time-out: " + ex.Message, at));
+        }
+    }
+
+    private static string Shorten(string text) => text.Length > 300 ? text[..300] : text;
+
+    /// <summary>Reads the sandbox's count first, then ours: every call the sandbox counted was permitted (and reserved)
+    /// before it was made, so ours must be at least as high whatever happens in between.</summary>
+    public async Task SampleQuotaAsync(ThreeHostCluster cluster)
+    {
+        if (!Marketo.IsRunning) return;
+        int sandboxUsed;
+        try
+        {
+            sandboxUsed = await Marketo.UsedTodayAsync();
+        }
+        catch (HttpRequestException)
+        {
+            return; // being stopped
+        }
+        var quota = await cluster.GetAdminAsync($"/v1/projects/{Id}/quota");
+        if (quota is null) return; // no host could answer right now (one is being killed)
+        Interlocked.Increment(ref QuotaSamples);
+        var used = (int)quota["used"]!;
+        if (used < sandboxUsed) QuotaViolations.Enqueue($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} ours {used} < sandbox {sandboxUsed}");
+    }
+
+    /// <summary>Where the accepted requests stand now.</summary>
+    public async Task<Verification> VerifyAsync(ThreeHostCluster cluster, bool quotaExhausted = false)
+    {
+        var counters = await Marketo.AllCountersAsync();
+        var activityCounts = counters.SelectMany(c => c["activitiesAdded"]!.AsArray())
+            .GroupBy(a => (string)a!["primaryAttributeValue"]!).ToDictionary(g => g.Key, g => g.Count());
+        var leadCounts = counters.SelectMany(c => c["leadsSynced"]!.AsArray())
+            .Where(s => (string)s!["status"]! is "created" or "updated")
+            .GroupBy(s => ((string?)s!["input"]!["email"])?.ToLowerInvariant() ?? "").ToDictionary(g => g.Key, g => g.Count());
+        var breaches = counters.Sum(c => c["breaches"]!.AsArray().Count);
+        var maxWindow = counters.Max(c => (int)c["maxCallsInWindow"]!);
+        var maxInFlight = counters.Max(c => (int)c["maxInFlight"]!);
+
+        var accepted = ledger.Where(s => s.Answer == Answer.Accepted).ToList();
+        var missing = new List<string>();
+        var kept = new List<string>();
+        var duplicates = 0;
+        var delivered = 0;
+
+        HashSet<string>? pendingActivities = null, pendingLeads = null, failedRows = null;
+        if (quotaExhausted)
+        {
+            pendingActivities = await DeliveryIdsAsync(cluster, "activities", "pending");
+            pendingLeads = await DeliveryIdsAsync(cluster, "leads", "pending");
+        }
+        failedRows = [.. await DeliveryIdsAsync(cluster, "activities", "failed"), .. await DeliveryIdsAsync(cluster, "leads", "failed")];
+
+        foreach (var sent in accepted)
+        {
+            switch (sent.Kind)
+            {
+                case "activity":
+                {
+                    var count = activityCounts.GetValueOrDefault(sent.Key);
+                    if (count >= 1) delivered++;
+                    if (count > 1) duplicates += count - 1;
+                    if (count == 0)
+                    {
+                        if (pendingActivities?.Contains(sent.Key) == true) kept.Add(sent.Key);
+                        else missing.Add($"activity {sent.Key}{(failedRows.Contains(sent.Key) ? " (failed)" : "")}");
+                    }
+                    break;
+                }
+                case "lead":
+                {
+                    var count = leadCounts.GetValueOrDefault(sent.Key);
+                    if (count >= 1) delivered++;
+                    if (count > 1) duplicates += count - 1;
+                    var deliveryId = sent.Key.Replace("@leads.example", "", StringComparison.Ordinal);
+                    if (count == 0)
+                    {
+                        if (pendingLeads?.Contains(deliveryId) == true) kept.Add(sent.Key);
+                        else missing.Add($"lead {sent.Key}{(failedRows.Contains(deliveryId) ? " (failed)" : "")}");
+                    }
+                    break;
+                }
+                case "identify":
+                {
+                    var user = await cluster.GetAdminAsync($"/v1/projects/{Id}/users/{sent.Key}");
+                    var n = int.Parse(sent.Key[(sent.Key.LastIndexOf('u') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                    var expected = seeded[n % seeded.Count].LeadId;
+                    var leadId = (long?)user?["identify"]?["marketo"]?["id"];
+                    var result = (string?)user?["sync"]?["lastResult"];
+                    if (leadId == expected && result == "synced") delivered++;
+                    else if (quotaExhausted && user is not null && result is "deferred" or "pending" or "failed") kept.Add(sent.Key);
+                    else missing.Add($"user {sent.Key}: lead {leadId?.ToString() ?? "none"} (want {expected}), lastResult {result ?? "(no user)"}, " +
+                        $"lastError {(string?)user?["sync"]?["lastError"]}");
+                    break;
+                }
+            }
+        }
+        return new Verification(ledger.Count, accepted.Count, delivered, duplicates, breaches, maxWindow, maxInFlight, missing, kept,
+            ledger.Count(s => s.Answer == Answer.Unclear),
+            [.. ledger.Where(s => s.Answer != Answer.Accepted).OrderBy(s => s.Answer == Answer.Unclear ? 0 : 1)
+                .Select(s => $"{s.Kind} {s.Key} host {s.Host} {s.Answer} {s.Status} {s.At:HH:mm:ss.fff}-{s.Ended:HH:mm:ss.fff} {s.Detail}").Take(4)]);
+    }
+
+    private async Task<HashSet<string>> DeliveryIdsAsync(ThreeHostCluster cluster, string what, string status)
+    {
+        var list = await cluster.GetAdminAsync($"/v1/projects/{Id}/{what}?status={status}&limit=1000");
+        var rows = list?[what]?.AsArray() ?? [];
+        return [.. rows.Select(r => (string?)r!["deliveryId"] ?? "")];
+    }
+}
+
+/// <summary>What <see cref="ReliabilityProject.VerifyAsync"/> found.</summary>
+public sealed record Verification(int Requests, int Accepted, int Delivered, int Duplicates, int Breaches, int MaxInWindow, int MaxInFlight,
+    IReadOnlyList<string> Missing, IReadOnlyList<string> KeptPending, int Unclear, IReadOnlyList<string> FailureSamples)
+{
+    /// <summary>Everything accepted is applied (or, where Marketo's day is over, kept pending).</summary>
+    public bool Complete => Missing.Count == 0;
+
+    public string Describe() =>
+        $"requests {Requests}, accepted {Accepted}, delivered {Delivered}, kept {KeptPending.Count}, duplicates {Duplicates}, " +
+        $"breaches {Breaches}, max/20s {MaxInWindow}, max in flight {MaxInFlight}, unclear {Unclear}; missing {Missing.Count}: " +
+        string.Join("; ", Missing.Take(8)) + (FailureSamples.Count > 0 ? "; not accepted: " + string.Join(" | ", FailureSamples) : "");
+}
