@@ -203,6 +203,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         var missing = new List<string>();
         var kept = new List<string>();
         var duplicates = 0;
+        var duplicateIds = new List<string>();
         var delivered = 0;
 
         HashSet<string>? pendingActivities = null, pendingLeads = null, failedRows = null;
@@ -221,7 +222,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                 {
                     var count = activityCounts.GetValueOrDefault(sent.Key);
                     if (count >= 1) delivered++;
-                    if (count > 1) duplicates += count - 1;
+                    if (count > 1) { duplicates += count - 1; duplicateIds.Add(sent.Key); }
                     if (count == 0)
                     {
                         if (pendingActivities?.Contains(sent.Key) == true) kept.Add(sent.Key);
@@ -233,8 +234,8 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                 {
                     var count = leadCounts.GetValueOrDefault(sent.Key);
                     if (count >= 1) delivered++;
-                    if (count > 1) duplicates += count - 1;
                     var deliveryId = sent.Key.Replace("@leads.example", "", StringComparison.Ordinal);
+                    if (count > 1) { duplicates += count - 1; duplicateIds.Add(deliveryId); }
                     if (count == 0)
                     {
                         if (pendingLeads?.Contains(deliveryId) == true) kept.Add(sent.Key);
@@ -257,10 +258,24 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                 }
             }
         }
-        return new Verification(ledger.Count, accepted.Count, delivered, duplicates, breaches, maxWindow, maxInFlight, missing, kept,
+        return new Verification(ledger.Count, accepted.Count, delivered, duplicates, duplicateIds, breaches, maxWindow, maxInFlight, missing, kept,
             ledger.Count(s => s.Answer == Answer.Unclear),
             [.. ledger.Where(s => s.Answer != Answer.Accepted).OrderBy(s => s.Answer == Answer.Unclear ? 0 : 1)
                 .Select(s => $"{s.Kind} {s.Key} host {s.Host} {s.Answer} {s.Status} {s.At:HH:mm:ss.fff}-{s.Ended:HH:mm:ss.fff} {s.Detail}").Take(4)]);
+    }
+
+    /// <summary>Delivery ids of rows the service flagged as possibly sent twice (a crash between Marketo's answer and
+    /// recording it): the only rows allowed to show up twice at the sandbox.</summary>
+    public async Task<HashSet<string>> FlaggedDuplicatesAsync(ThreeHostCluster cluster)
+    {
+        var flagged = new HashSet<string>();
+        foreach (var what in new[] { "activities", "leads" })
+        {
+            var list = await cluster.GetAdminAsync($"/v1/projects/{Id}/{what}?limit=1000");
+            foreach (var row in list?[what]?.AsArray() ?? [])
+                if ((bool?)row!["possibleDuplicate"] == true) flagged.Add((string?)row["deliveryId"] ?? "");
+        }
+        return flagged;
     }
 
     private async Task<HashSet<string>> DeliveryIdsAsync(ThreeHostCluster cluster, string what, string status)
@@ -272,7 +287,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
 }
 
 /// <summary>What <see cref="ReliabilityProject.VerifyAsync"/> found.</summary>
-public sealed record Verification(int Requests, int Accepted, int Delivered, int Duplicates, int Breaches, int MaxInWindow, int MaxInFlight,
+public sealed record Verification(int Requests, int Accepted, int Delivered, int Duplicates, IReadOnlyList<string> DuplicateIds, int Breaches, int MaxInWindow, int MaxInFlight,
     IReadOnlyList<string> Missing, IReadOnlyList<string> KeptPending, int Unclear, IReadOnlyList<string> FailureSamples)
 {
     /// <summary>Everything accepted is applied (or, where Marketo's day is over, kept pending).</summary>
