@@ -38,6 +38,11 @@ public interface ILeadKeyGrain : IGrainWithStringKey
     /// found lead to every linked user.</summary>
     [Alias("ApplyLookupResultAsync")]
     Task ApplyLookupResultAsync(LeadLookupResult result);
+
+    /// <summary>The key's realtime lookup was queued long ago and never answered (its silo died, or handing over the
+    /// result failed): queue it again if the key is still pending, else forget the journal record.</summary>
+    [Alias("RecoverLookupAsync")]
+    Task RecoverLookupAsync();
 }
 
 /// <summary>An identify event as one key sees it.</summary>

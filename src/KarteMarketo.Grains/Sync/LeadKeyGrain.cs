@@ -3,6 +3,7 @@ using KarteMarketo.Contracts.Sync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Users;
+using Microsoft.Extensions.Options;
 
 namespace KarteMarketo.Grains.Sync;
 
@@ -16,6 +17,8 @@ public sealed class LeadKeyGrain(
     [PersistentState("lead-key-state", StorageNames.Grains)] IPersistentState<LeadKeyState> state,
     IProjectDirectory directory,
     IUserStore users,
+    IPendingLookupJournal journal,
+    IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain
 {
     /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
@@ -25,6 +28,7 @@ public sealed class LeadKeyGrain(
     private LeadKeyType _type;
     private string _value = "";
     private readonly List<TaskCompletionSource<LeadIdResolution>> _resolutionWaiters = [];
+    private DateTimeOffset? _recoveredAt;
 
     private LeadKeyState S => state.State;
 
@@ -76,10 +80,19 @@ public sealed class LeadKeyGrain(
                 S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (memory only)
         }
 
-        if (dirty) await state.WriteStateAsync();
-        if (lookup)
-            await GrainFactory.GetGrain<ILeadLookupBatcher>(GrainKeys.LookupBatcher(_projectId, _type))
-                .EnqueueAsync(new LeadLookupRequest(_value, MarketoCallPurpose.Realtime));
+        try
+        {
+            // Journal first: a crash after it leaves a record the recovery finds; a crash before it leaves nothing pending.
+            if (lookup) await journal.MarkAsync(_projectId, _type, _value, now);
+            if (dirty) await state.WriteStateAsync();
+        }
+        catch
+        {
+            // The state above changed in memory only: start again from what is stored (the caller sees the failure).
+            DeactivateOnIdle();
+            throw;
+        }
+        if (lookup) await QueueRealtimeLookupAsync();
         if (handOver)
             await CookieGrain(command.CookieFallback!).IdentifyAsync(new IdentifyCommand(command.UserId, null));
     }
@@ -88,6 +101,25 @@ public sealed class LeadKeyGrain(
     {
         if (await LinkAsync(userId)) await state.WriteStateAsync();
     }
+
+    public async Task RecoverLookupAsync()
+    {
+        var now = time.GetUtcNow();
+        if (S.LastResult != SyncResult.Pending || (await directory.GetAsync(_projectId)) is null)
+        {
+            await journal.ClearAsync(_projectId, _type, [_value], now);
+            return;
+        }
+        // Every silo scans: a second wake-up for the lookup this activation already queued again is ignored.
+        if (_recoveredAt is { } last && now - last < options.Value.PendingLookupRecoveryAfter) return;
+        _recoveredAt = now;
+        await journal.MarkAsync(_projectId, _type, _value, now);
+        await QueueRealtimeLookupAsync();
+    }
+
+    private Task QueueRealtimeLookupAsync() =>
+        GrainFactory.GetGrain<ILeadLookupBatcher>(GrainKeys.LookupBatcher(_projectId, _type))
+            .EnqueueAsync(new LeadLookupRequest(_value, MarketoCallPurpose.Realtime));
 
     public async Task<LeadKeyView> GetAsync()
     {

@@ -17,6 +17,7 @@ namespace KarteMarketo.Grains.Sync;
 public sealed partial class LeadLookupBatcher(
     LeadLookupExecutor executor,
     IProjectDirectory directory,
+    IPendingLookupJournal journal,
     TimeProvider time,
     ILogger<LeadLookupBatcher> logger) : Grain, ILeadLookupBatcher
 {
@@ -65,7 +66,7 @@ public sealed partial class LeadLookupBatcher(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // Nothing queued may be dropped: flush the rest now.
-        await FlushLoopAsync(all: true);
+        await FlushLoopAsync(FlushScope.Everything);
         await Task.WhenAll(_naiveCalls.ToArray());
     }
 
@@ -87,7 +88,7 @@ public sealed partial class LeadLookupBatcher(
         queue.Add(request.Value);
 
         if (_queues.Values.Any(q => q.Count >= LeadLookupExecutor.MaxKeysPerCall))
-            StartFlush(all: false);   // a full batch need not wait for the timer
+            StartFlush(FlushScope.FullBatches);   // a full batch need not wait for the timer
         else
             _timer ??= this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true });
     }
@@ -96,31 +97,48 @@ public sealed partial class LeadLookupBatcher(
     {
         _timer?.Dispose();
         _timer = null;
-        StartFlush(all: true);
+        StartFlush(FlushScope.Due);
         return Task.CompletedTask;
     }
 
-    /// <summary>Only one flush runs at a time; a flush asked for meanwhile is covered by the running one's loop,
-    /// except a timer flush (all), which chains behind it so that the partial batch goes too.</summary>
-    private void StartFlush(bool all)
+    /// <summary>What a flush sends.</summary>
+    private enum FlushScope
     {
-        if (_flushTask.IsCompleted) _flushTask = FlushLoopAsync(all);
-        else if (all) _flushTask = ChainAsync(_flushTask);
+        /// <summary>Only full batches (300 keys).</summary>
+        FullBatches,
+        /// <summary>Full batches, and the keys that were queued when the flush began (their batch delay is over). Keys
+        /// arriving during the flush's calls wait for their own timer, so that they gather into full batches instead
+        /// of riding along in small ones.</summary>
+        Due,
+        /// <summary>Everything, including keys arriving meanwhile (deactivation).</summary>
+        Everything,
+    }
+
+    /// <summary>Only one flush runs at a time; a full-batch flush asked for meanwhile is covered by the running one's
+    /// loop, while a timer flush chains behind it so that its partial batch goes too.</summary>
+    private void StartFlush(FlushScope scope)
+    {
+        if (_flushTask.IsCompleted) _flushTask = FlushLoopAsync(scope);
+        else if (scope != FlushScope.FullBatches) _flushTask = ChainAsync(_flushTask);
 
         async Task ChainAsync(Task previous)
         {
             await previous;
-            await FlushLoopAsync(all: true);
+            await FlushLoopAsync(scope);
         }
     }
 
-    private async Task FlushLoopAsync(bool all)
+    private async Task FlushLoopAsync(FlushScope scope)
     {
+        // How many keys of each queue are due now; full batches always go.
+        var due = _queues.ToDictionary(q => q.Key, q => scope == FlushScope.FullBatches ? 0 : q.Value.Count);
         while (true)
         {
-            var next = _queues.FirstOrDefault(q => q.Value.Count >= LeadLookupExecutor.MaxKeysPerCall || (all && q.Value.Count > 0));
+            var next = _queues.FirstOrDefault(q => q.Value.Count >= LeadLookupExecutor.MaxKeysPerCall
+                || (q.Value.Count > 0 && (scope == FlushScope.Everything || due.GetValueOrDefault(q.Key) > 0)));
             if (next.Value is null) break;
             var keys = next.Value.Take(LeadLookupExecutor.MaxKeysPerCall);
+            due[next.Key] = due.GetValueOrDefault(next.Key) - keys.Count;
             var settings = (await directory.GetAsync(_projectId))?.Settings;
             if (settings is null) return;
             if (await LookupAndDeliverAsync(settings, keys, next.Key) is { } retryAfter)
@@ -158,6 +176,7 @@ public sealed partial class LeadLookupBatcher(
     /// when the quota refused the call for a short while only; a long refusal (the day's budget) is delivered as deferred.</summary>
     private async Task<TimeSpan?> LookupAndDeliverAsync(ProjectSettings settings, IReadOnlyList<string> keys, MarketoCallPurpose purpose)
     {
+        var takenAt = time.GetUtcNow();
         IReadOnlyDictionary<string, LeadLookupResult> results;
         var missing = new LeadLookupResult(SyncResult.Failed, null, null, "no result for this key", purpose, time.GetUtcNow());
         try
@@ -182,18 +201,38 @@ public sealed partial class LeadLookupBatcher(
             try
             {
                 await GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, _type, key)).ApplyLookupResultAsync(result);
+                return key;
             }
             catch (Exception ex)
             {
                 LogDeliveryFailed(ex, _projectId, key.Length);
+                return null;    // its journal record stays: the recovery queues the lookup again
             }
         });
-        await Task.WhenAll(deliveries);
+        var delivered = (await Task.WhenAll(deliveries)).OfType<string>().ToList();
+        if (purpose == MarketoCallPurpose.Realtime) await ForgetAsync(delivered, takenAt);
         return null;
+    }
+
+    /// <summary>Removes the journal records of answered realtime lookups. Failing here only costs a later wake-up of
+    /// keys that are no longer pending, which then remove their records themselves.</summary>
+    private async Task ForgetAsync(IReadOnlyCollection<string> keys, DateTimeOffset takenAt)
+    {
+        try
+        {
+            await journal.ClearAsync(_projectId, _type, keys, takenAt);
+        }
+        catch (Exception ex)
+        {
+            LogForgetFailed(ex, _projectId, keys.Count);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a lookup of {Count} keys threw")]
     private partial void LogLookupFailed(Exception ex, string projectId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: clearing {Count} answered lookups from the journal failed")]
+    private partial void LogForgetFailed(Exception ex, string projectId, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: handing a lookup result to its key failed (key of {Length} chars)")]
     private partial void LogDeliveryFailed(Exception ex, string projectId, int length);

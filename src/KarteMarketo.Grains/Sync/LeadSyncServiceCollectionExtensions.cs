@@ -6,18 +6,30 @@ namespace KarteMarketo.Grains.Sync;
 
 public static class LeadSyncServiceCollectionExtensions
 {
-    /// <summary>The lead sync's services: the user store of the storage mode, the per-silo field catalog, lookup executor
-    /// and identify-email collector. Needs the gateway (<c>IMarketoGateway</c>) and the project directory, which their
-    /// own areas register.</summary>
+    /// <summary>The lead sync's services: the user store and pending-lookup journal of the storage mode, the per-silo
+    /// field catalog, lookup executor, identify-email collector and recovery of lost lookups (options section
+    /// <c>LeadSync</c>). Needs the gateway (<c>IMarketoGateway</c>) and the project directory, which their own areas
+    /// register.</summary>
     public static IServiceCollection AddLeadSync(this IServiceCollection services, AppStorageOptions storage)
     {
-        if (storage.UsesPostgres) services.AddSingleton<IUserStore, PostgresUserStore>();
-        else services.AddSingleton<IUserStore, InMemoryUserStore>();
+        services.AddOptions<LeadSyncOptions>().BindConfiguration("LeadSync");
+        if (storage.UsesPostgres)
+        {
+            services.AddSingleton<IUserStore, PostgresUserStore>();
+            services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
+        }
+        else
+        {
+            services.AddSingleton<IUserStore, InMemoryUserStore>();
+            services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
+        }
 
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<IdentifyEmailCollector>();
         services.AddHostedService(sp => sp.GetRequiredService<IdentifyEmailCollector>());
+        services.AddSingleton<PendingLookupRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
         return services;
     }
 }

@@ -1,0 +1,88 @@
+using KarteMarketo.Contracts;
+using KarteMarketo.Grains.Sync;
+using KarteMarketo.IntegrationTests.Infrastructure;
+using Npgsql;
+
+namespace KarteMarketo.IntegrationTests.Sync;
+
+/// <summary>What the lost-lookup recovery relies on from the pending-lookup journal, on both implementations.</summary>
+public abstract class PendingLookupJournalContractTests
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    protected abstract IPendingLookupJournal Journal { get; }
+
+    /// <summary>Each test works in its own project, so the tests of a class can share one database.</summary>
+    private static string NewProject() => "p" + Guid.NewGuid().ToString("N")[..10];
+
+    private async Task<List<PendingLookup>> OlderThanAsync(string project, DateTimeOffset before) =>
+        (await Journal.FindOlderThanAsync(before, 10_000)).Where(r => r.ProjectId == project).ToList();
+
+    [Fact]
+    public async Task Records_are_found_by_age_oldest_first_and_a_mark_refreshes_the_time()
+    {
+        var p = NewProject();
+        await Journal.MarkAsync(p, LeadKeyType.Email, "b@example.com", At.AddSeconds(10));
+        await Journal.MarkAsync(p, LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1", At);
+        await Journal.MarkAsync(p, LeadKeyType.Email, "a@example.com", At.AddSeconds(20));
+
+        var found = await OlderThanAsync(p, At.AddSeconds(20));
+        Assert.Equal(["id:1-A-2&token:_mch-x-1", "b@example.com"], found.Select(r => r.Value));
+        Assert.Equal(LeadKeyType.Cookie, found[0].Type);
+        Assert.Equal(At, found[0].RequestedAt);
+
+        await Journal.MarkAsync(p, LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1", At.AddMinutes(5));   // queued again
+        Assert.Equal(["b@example.com"], (await OlderThanAsync(p, At.AddSeconds(20))).Select(r => r.Value));
+        Assert.Equal(3, (await OlderThanAsync(p, At.AddHours(1))).Count);
+    }
+
+    [Fact]
+    public async Task Clearing_removes_only_the_named_keys_of_that_type_written_up_to_the_time()
+    {
+        var p = NewProject();
+        await Journal.MarkAsync(p, LeadKeyType.Email, "a@example.com", At);
+        await Journal.MarkAsync(p, LeadKeyType.Email, "b@example.com", At);
+        await Journal.MarkAsync(p, LeadKeyType.Cookie, "a@example.com", At);
+        await Journal.MarkAsync(p, LeadKeyType.Email, "later@example.com", At.AddSeconds(5));
+        var other = NewProject();
+        await Journal.MarkAsync(other, LeadKeyType.Email, "a@example.com", At);
+
+        // The batch was taken at At + 1 s: the record written after it belongs to a later lookup.
+        await Journal.ClearAsync(p, LeadKeyType.Email, ["a@example.com", "later@example.com", "never@example.com"], At.AddSeconds(1));
+
+        var left = await OlderThanAsync(p, At.AddHours(1));
+        Assert.Equal(3, left.Count);
+        Assert.Contains(left, r => r is { Type: LeadKeyType.Email, Value: "b@example.com" });
+        Assert.Contains(left, r => r is { Type: LeadKeyType.Cookie, Value: "a@example.com" });
+        Assert.Contains(left, r => r is { Type: LeadKeyType.Email, Value: "later@example.com" });
+        Assert.Single(await OlderThanAsync(other, At.AddHours(1)));
+
+        await Journal.ClearAsync(p, LeadKeyType.Email, [], At.AddHours(1));     // nothing named: nothing removed
+        Assert.Equal(3, (await OlderThanAsync(p, At.AddHours(1))).Count);
+    }
+
+    [Fact]
+    public async Task The_scan_limit_is_respected()
+    {
+        var p = NewProject();
+        for (var i = 0; i < 5; i++) await Journal.MarkAsync(p, LeadKeyType.Email, $"u{i}@example.com", At.AddYears(-30).AddSeconds(i));
+        var found = await Journal.FindOlderThanAsync(At.AddYears(-30).AddMinutes(1), 3);
+        Assert.Equal(3, found.Count);
+        Assert.Equal(["u0@example.com", "u1@example.com", "u2@example.com"], found.Select(r => r.Value));
+    }
+}
+
+public sealed class PostgresPendingLookupJournalContractTests(MigratedDatabaseFixture fixture)
+    : PendingLookupJournalContractTests, IClassFixture<MigratedDatabaseFixture>, IDisposable
+{
+    private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(fixture.Database.ConnectionString);
+
+    protected override IPendingLookupJournal Journal => new PostgresPendingLookupJournal(_dataSource);
+
+    public void Dispose() => _dataSource.Dispose();
+}
+
+public sealed class InMemoryPendingLookupJournalContractTests : PendingLookupJournalContractTests
+{
+    protected override IPendingLookupJournal Journal { get; } = new InMemoryPendingLookupJournal();
+}
