@@ -258,6 +258,20 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                 }
             }
         }
+        // What the outbox says of each missing row (status, attempts, error, next attempt), for the failure message.
+        if (missing.Count > 0 && missing.Count <= 20)
+        {
+            for (var i = 0; i < missing.Count; i++)
+            {
+                var parts = missing[i].Split(' ');
+                if (parts[0] is not ("activity" or "lead")) continue;
+                var what = parts[0] == "activity" ? "activities" : "leads";
+                var id = parts[1].Replace("@leads.example", "", StringComparison.Ordinal);
+                var rows = (await cluster.GetAdminAsync($"/v1/projects/{Id}/{what}?limit=1000"))?[what]?.AsArray() ?? [];
+                var row = rows.FirstOrDefault(r => (string?)r!["deliveryId"] == id);
+                missing[i] += $" [row {row?.ToJsonString() ?? "not found"}]";
+            }
+        }
         return new Verification(ledger.Count, accepted.Count, delivered, duplicates, duplicateIds, breaches, maxWindow, maxInFlight, missing, kept,
             ledger.Count(s => s.Answer == Answer.Unclear),
             [.. ledger.Where(s => s.Answer != Answer.Accepted).OrderBy(s => s.Answer == Answer.Unclear ? 0 : 1)
