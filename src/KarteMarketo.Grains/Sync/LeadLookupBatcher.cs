@@ -12,7 +12,10 @@ namespace KarteMarketo.Grains.Sync;
 /// for comparison).
 /// </summary>
 [GrainType("lead-lookup-batcher")]
-[StatelessWorker(1)] // one per silo: a second local worker would split batches and double the calls
+// One per silo: a second local worker would split batches and double the calls. Not removed when idle: its calls run
+// in the background, so it looks idle while keys wait for a permit, and while a worker deactivates, messages to it wait
+// for placement and expire (seen as stalled identify requests under a naive, one-key-per-call load).
+[StatelessWorker(1, removeIdleWorkers: false)]
 [Reentrant]          // keys keep arriving while a call is in flight
 public sealed partial class LeadLookupBatcher(
     LeadLookupExecutor executor,
@@ -65,7 +68,8 @@ public sealed partial class LeadLookupBatcher(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // Nothing queued may be dropped: flush the rest now.
+        // Flush the rest now. Keys that must wait for a permit cannot wait here: realtime ones are queued again from
+        // the pending-lookup journal, and outbox lookups time out in their dispatcher, which retries them.
         await FlushLoopAsync(FlushScope.Everything);
         await Task.WhenAll(_naiveCalls.ToArray());
     }
