@@ -64,7 +64,7 @@ public sealed class ActivityDispatcherGrain(
         {
             // The last write before Marketo sees the batch: rows found in flight with it after a crash may have been
             // added, so their resend is flagged as a possible duplicate.
-            await Store.MarkSendingAsync(leaseId, ids, Time.GetUtcNow(), ct);
+            await MarkSendingOrThrowAsync(leaseId, ids, ct);
             return await client.AddCustomActivitiesAsync(connection, input, ct);
         }, cancellationToken);
 

@@ -18,8 +18,9 @@ public interface IOutboxStore
     Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, int minimum, Guid leaseId,
         DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
 
-    /// <summary>Marks claimed rows as about to be sent (the last write before the Marketo call).</summary>
-    Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default);
+    /// <summary>Marks claimed rows as about to be sent (the last write before the Marketo call); returns how many still
+    /// carried <paramref name="leaseId"/>. Fewer than asked means another activation took rows over: do not send.</summary>
+    Task<int> MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default);
 
     /// <summary>Finishes claimed rows (delivered, failed, or back to pending), only while they still carry <paramref name="leaseId"/>.</summary>
     Task CompleteAsync(Guid leaseId, IReadOnlyList<OutboxOutcome> outcomes, DateTimeOffset now, CancellationToken cancellationToken = default);

@@ -58,16 +58,21 @@ public sealed class InMemoryOutboxStore : IOutboxStore
         (row.Status == OutboxStatus.Pending && row.NextAttemptAt <= now) ||
         (row.Status == OutboxStatus.InFlight && row.LeaseUntil <= now);
 
-    public Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public Task<int> MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
+        var marked = 0;
         lock (_gate)
         {
             foreach (var id in ids)
             {
-                if (_rows.TryGetValue(id, out var row) && row.LeaseId == leaseId) _rows[id] = row with { SentAt = now };
+                if (_rows.TryGetValue(id, out var row) && row.LeaseId == leaseId && row.Status == OutboxStatus.InFlight)
+                {
+                    _rows[id] = row with { SentAt = now };
+                    marked++;
+                }
             }
         }
-        return Task.CompletedTask;
+        return Task.FromResult(marked);
     }
 
     public Task CompleteAsync(Guid leaseId, IReadOnlyList<OutboxOutcome> outcomes, DateTimeOffset now, CancellationToken cancellationToken = default)

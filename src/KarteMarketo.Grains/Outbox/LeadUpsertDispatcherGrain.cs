@@ -78,7 +78,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
 
         var call = await gateway.CallAsync(ProjectId, settings, MarketoCallPurpose.Leads, async (client, connection, ct) =>
         {
-            await Store.MarkSendingAsync(leaseId, ids, Time.GetUtcNow(), ct);
+            await MarkSendingOrThrowAsync(leaseId, ids, ct);
             return await client.SyncLeadsAsync(connection, Action, LookupField, input, ct);
         }, cancellationToken);
 

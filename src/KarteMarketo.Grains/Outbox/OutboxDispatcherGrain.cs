@@ -82,6 +82,10 @@ public abstract partial class OutboxDispatcherGrain(
 
     public Task WakeAsync(int added)
     {
+        // The scan wakes us when rows are due or in flight. In flight while this activation runs no drain means they
+        // were claimed by an activation that is gone without this one being new (a brief duplicate activation while
+        // a silo failed, or a drain lost with it): put them back at the next drain instead of waiting out the lease.
+        if (added == 0 && _drain is not { IsCompleted: false }) _strandedClaim = true;
         _addedSinceDrain += added;
         // A full batch goes at once; the rest waits up to the batching delay for company.
         if (_addedSinceDrain >= Options.BatchSize) StartDrain(DrainMode.FullBatches);
@@ -202,6 +206,15 @@ public abstract partial class OutboxDispatcherGrain(
             if (result.PauseFor is { } pause) return pause;
             if (rows.Count < Options.BatchSize) return null;
         }
+    }
+
+    /// <summary>The last write before a batch goes to Marketo. Throws when a row no longer carries our lease: another
+    /// activation put it back and may send it, so sending it here too could add it twice.</summary>
+    protected async Task MarkSendingOrThrowAsync(Guid leaseId, long[] ids, CancellationToken cancellationToken)
+    {
+        var marked = await store.MarkSendingAsync(leaseId, ids, time.GetUtcNow(), cancellationToken);
+        if (marked != ids.Length)
+            throw new InvalidOperationException($"{ids.Length - marked} of {ids.Length} claimed rows were taken over before sending; the batch is not sent.");
     }
 
     private async Task RecordUnrecordedAsync()

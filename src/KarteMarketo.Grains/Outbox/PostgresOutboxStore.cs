@@ -72,7 +72,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         return rows.OrderBy(r => r.Id).ToList();
     });
 
-    public Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+    public Task<int> MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync(async () =>
     {
         await using var command = dataSource.CreateCommand(
@@ -80,7 +80,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         command.Parameters.AddWithValue("lease", leaseId);
         command.Parameters.AddWithValue("ids", ids.ToArray());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
     });
 
     public Task CompleteAsync(Guid leaseId, IReadOnlyList<OutboxOutcome> outcomes, DateTimeOffset now, CancellationToken cancellationToken = default) =>

@@ -52,7 +52,7 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
     public Task<IReadOnlyList<OutboxRow>> ClaimAsync(string projectId, OutboxKind kind, int limit, int minimum, Guid leaseId, DateTimeOffset now,
         DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
         inner.ClaimAsync(projectId, kind, limit, minimum, leaseId, now, leaseUntil, cancellationToken);
-    public Task MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+    public Task<int> MarkSendingAsync(Guid leaseId, IReadOnlyCollection<long> ids, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.MarkSendingAsync(leaseId, ids, now, cancellationToken);
     public Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.RecoverAsync(projectId, kind, now, cancellationToken);

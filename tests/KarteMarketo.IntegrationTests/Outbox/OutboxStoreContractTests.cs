@@ -107,6 +107,9 @@ public abstract class OutboxStoreContractTests
         var second = Guid.NewGuid();
         var taken = Assert.Single(await Outbox.ClaimAsync("l1", OutboxKind.Activities, 10, 1, second, T0.AddMinutes(5), T0.AddMinutes(10)));
         Assert.True(taken.PossibleDuplicate);
+        // The first claimer learns, before sending again, that the row is no longer its own.
+        Assert.Equal(0, await Outbox.MarkSendingAsync(first, [taken.Id], T0.AddMinutes(5)));
+        Assert.Equal(1, await Outbox.MarkSendingAsync(second, [taken.Id], T0.AddMinutes(5)));
 
         // The first claimer's late answer is ignored; the second's counts.
         await Outbox.CompleteAsync(first, [new OutboxOutcome(taken.Id, OutboxStatus.Failed, 1, T0)], T0.AddMinutes(6));
