@@ -113,7 +113,8 @@ public sealed class MarketoQuotaGrain(
             if (record is null || record.Settings.Marketo.InstanceId != _ledger.Instance) return;
 
             // The project's own limits: the ledger keeps them per project and takes the strictest itself.
-            var permit = await AcquireAsync(new QuotaRequest(MarketoCallPurpose.Other, record.Settings.Quota, projectId));
+            var request = new QuotaRequest(MarketoCallPurpose.Other, record.Settings.Quota, projectId);
+            var permit = await AcquireAsync(request);
             if (!permit.Granted)
             {
                 QuotaMetrics.Denied(MarketoCallPurpose.Other, permit.Denial);
@@ -123,12 +124,15 @@ public sealed class MarketoQuotaGrain(
             }
 
             var outcome = MarketoCallOutcome.Counted;
+            // The client's retries are calls too: each takes a permit of its own from this ledger, like the gateway's.
+            var attempts = new UsageReadAttempts(this, request, permit.LeaseId);
             try
             {
                 using var deadline = new CancellationTokenSource(QuotaLedger.CallDeadline, time);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
                 var client = services.GetRequiredService<IMarketoClient>();
-                var usage = await client.GetDailyUsageAsync(MarketoGateway.ConnectionOf(record.Settings.Marketo), linked.Token);
+                var connection = MarketoGateway.ConnectionOf(record.Settings.Marketo) with { AttemptBudget = attempts };
+                var usage = await client.GetDailyUsageAsync(connection, linked.Token);
                 outcome = MarketoGateway.OutcomeOf(usage);
                 if (usage is { IsSuccess: true, Value: { } daily } && _ledger.ApplyMarketoUsage(daily))
                 {
@@ -144,12 +148,37 @@ public sealed class MarketoQuotaGrain(
             finally
             {
                 QuotaMetrics.Called(MarketoCallPurpose.Other, outcome);
-                await ReleaseAsync(permit.LeaseId, outcome);
+                if (attempts.Current is { } current) await ReleaseAsync(current, outcome);
             }
         }
         finally
         {
             _reconciling = false;
+        }
+    }
+
+    /// <summary>The usage read's permits: a retry hands back the previous attempt's lease (counted: it may have reached
+    /// Marketo) and needs a fresh permit, asked of this grain directly since the read runs inside it.</summary>
+    private sealed class UsageReadAttempts(MarketoQuotaGrain grain, QuotaRequest request, Guid first) : IMarketoAttemptBudget
+    {
+        public Guid? Current { get; private set; } = first;
+
+        public async ValueTask<bool> TryBeginRetryAsync(CancellationToken cancellationToken)
+        {
+            if (Current is { } previous)
+            {
+                QuotaMetrics.Called(request.Purpose, MarketoCallOutcome.Counted);
+                await grain.ReleaseAsync(previous, MarketoCallOutcome.Counted);
+                Current = null;
+            }
+            var permit = await grain.AcquireAsync(request);
+            if (!permit.Granted)
+            {
+                QuotaMetrics.Denied(request.Purpose, permit.Denial);
+                return false;
+            }
+            Current = permit.LeaseId;
+            return true;
         }
     }
 }

@@ -143,6 +143,32 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
     }
 
     [Fact]
+    public async Task Each_retry_of_the_usage_read_takes_a_permit_of_its_own()
+    {
+        var (sandbox, projectId, settings) = await StartAsync("quota-reconcile-retries");
+        await using var _ = sandbox;
+        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Result is { IsSuccess: true });
+        sandbox.State.InjectFault(SandboxFault.Http(503, count: 2, endpoint: SandboxEndpointNames.Usage));
+
+        // The client's retries wait on the test clock: move it a second at a time until the read got through.
+        app.Time.Advance(TimeSpan.FromMinutes(5));
+        var watch = Stopwatch.StartNew();
+        while (sandbox.Counters.CallsTo(SandboxEndpointNames.Usage, SandboxCallCodes.Success) == 0 && watch.Elapsed < Patience)
+        {
+            app.Time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
+        }
+
+        var reads = sandbox.Counters.CallsTo(SandboxEndpointNames.Usage);
+        Assert.Equal(3, reads);     // two 503s, then the answer
+        // Every attempt is counted (a 5xx may have reached Marketo's count), so ours never falls below the sandbox's.
+        var quota = await EventuallyAsync(() => GetQuotaAsync(projectId), q => q["byPurpose"]!["other"]!.GetValue<int>() >= reads);
+        Assert.Equal(reads, quota["byPurpose"]!["other"]!.GetValue<int>());
+        Assert.True(quota["used"]!.GetValue<int>() >= sandbox.State.UsedToday);
+        Assert.Empty(sandbox.Counters.Breaches);
+    }
+
+    [Fact]
     public async Task Quota_of_an_unknown_project_is_404_and_needs_the_admin_key()
     {
         using var admin = app.CreateAdminClient();
