@@ -29,6 +29,8 @@ public sealed partial class LeadLookupBatcher(
     // Realtime first: lookups for the outboxes (other purposes) queue behind it, in arrival order.
     private readonly SortedDictionary<MarketoCallPurpose, OrderedKeys> _queues = [];
     private readonly HashSet<Task> _naiveCalls = [];
+    // Keys with a naive call queued or running: a key asked again meanwhile (a recovered lookup) rides on that call.
+    private readonly HashSet<(MarketoCallPurpose, string)> _naiveKeys = [];
     private Task _flushTask = Task.CompletedTask;
     private SemaphoreSlim? _naiveSlots;
 
@@ -82,6 +84,7 @@ public sealed partial class LeadLookupBatcher(
         var delay = TimeSpan.FromMilliseconds(settings.RealtimeSync.BatchDelayMilliseconds);
         if (delay <= TimeSpan.Zero)
         {
+            if (!_naiveKeys.Add((request.Purpose, request.Value))) return;
             var call = NaiveLookupAsync(settings, request);
             _naiveCalls.Add(call);
             _ = call.ContinueWith(t => _naiveCalls.Remove(t), TaskScheduler.Current);
@@ -173,6 +176,7 @@ public sealed partial class LeadLookupBatcher(
         finally
         {
             slots.Release();
+            _naiveKeys.Remove((request.Purpose, request.Value));
         }
     }
 

@@ -4,22 +4,40 @@ using NpgsqlTypes;
 
 namespace KarteMarketo.Grains.Sync;
 
-/// <summary>The journal in PostgreSQL (<c>lead_lookups_pending</c>): one upsert per queued lookup, one delete per batch.</summary>
-public sealed class PostgresPendingLookupJournal(NpgsqlDataSource dataSource) : IPendingLookupJournal
+/// <summary>
+/// The journal in PostgreSQL (<c>lead_lookups_pending</c>). Marks are group-committed (<see cref="GroupCommit{T}"/>):
+/// key grains that mark at the same moment share one multi-row upsert, and each returns once its row is durable.
+/// Clears are one delete per batch of lookups.
+/// </summary>
+public sealed class PostgresPendingLookupJournal : IPendingLookupJournal, IAsyncDisposable
 {
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly GroupCommit<PendingLookup> _marks;
+
+    public PostgresPendingLookupJournal(NpgsqlDataSource dataSource)
+    {
+        _dataSource = dataSource;
+        _marks = new GroupCommit<PendingLookup>(UpsertAsync, maxItems: 1_000);
+    }
+
     public Task MarkAsync(string projectId, LeadKeyType type, string value, DateTimeOffset at, CancellationToken cancellationToken = default) =>
-        PostgresCalls.RunAsync(async () =>
-        {
-            await using var command = dataSource.CreateCommand("""
-                INSERT INTO lead_lookups_pending (project_id, key_type, key_value, requested_at) VALUES (@p, @t, @v, @at)
-                ON CONFLICT (project_id, key_type, key_value) DO UPDATE SET requested_at = excluded.requested_at
-                """);
-            command.Parameters.AddWithValue("p", projectId);
-            command.Parameters.AddWithValue("t", type.ToKeyword());
-            command.Parameters.AddWithValue("v", value);
-            command.Parameters.AddWithValue("at", at.ToUniversalTime());
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        });
+        _marks.AddAsync(new PendingLookup(projectId, type, value, at.ToUniversalTime()), cancellationToken);
+
+    private Task UpsertAsync(IReadOnlyList<PendingLookup> marks) => PostgresCalls.RunAsync(async () =>
+    {
+        // One row per key (an upsert may not touch a row twice), the latest time winning.
+        var rows = marks.GroupBy(m => (m.ProjectId, m.Type, m.Value)).Select(g => (g.Key, At: g.Max(m => m.RequestedAt))).ToList();
+        await using var command = _dataSource.CreateCommand("""
+            INSERT INTO lead_lookups_pending (project_id, key_type, key_value, requested_at)
+            SELECT * FROM unnest(@p, @t, @v, @at)
+            ON CONFLICT (project_id, key_type, key_value) DO UPDATE SET requested_at = excluded.requested_at
+            """);
+        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.ProjectId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.Type.ToKeyword()).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("v", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.Value).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.At).ToArray() });
+        await command.ExecuteNonQueryAsync();
+    });
 
     public Task ClearAsync(string projectId, LeadKeyType type, IReadOnlyCollection<string> values, DateTimeOffset upTo,
         CancellationToken cancellationToken = default)
@@ -27,7 +45,7 @@ public sealed class PostgresPendingLookupJournal(NpgsqlDataSource dataSource) : 
         if (values.Count == 0) return Task.CompletedTask;
         return PostgresCalls.RunAsync(async () =>
         {
-            await using var command = dataSource.CreateCommand("""
+            await using var command = _dataSource.CreateCommand("""
                 DELETE FROM lead_lookups_pending
                  WHERE project_id = @p AND key_type = @t AND key_value = ANY(@v) AND requested_at <= @upTo
                 """);
@@ -42,7 +60,7 @@ public sealed class PostgresPendingLookupJournal(NpgsqlDataSource dataSource) : 
     public Task<IReadOnlyList<PendingLookup>> FindOlderThanAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync<IReadOnlyList<PendingLookup>>(async () =>
         {
-            await using var command = dataSource.CreateCommand("""
+            await using var command = _dataSource.CreateCommand("""
                 SELECT project_id, key_type, key_value, requested_at FROM lead_lookups_pending
                  WHERE requested_at < @before ORDER BY requested_at LIMIT @limit
                 """);
@@ -53,9 +71,10 @@ public sealed class PostgresPendingLookupJournal(NpgsqlDataSource dataSource) : 
             while (await reader.ReadAsync(cancellationToken))
             {
                 var type = reader.GetString(1) == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
-                found.Add(new PendingLookup(reader.GetString(0), type, reader.GetString(2),
-                    reader.GetFieldValue<DateTimeOffset>(3)));
+                found.Add(new PendingLookup(reader.GetString(0), type, reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3)));
             }
             return found;
         });
+
+    public ValueTask DisposeAsync() => _marks.DisposeAsync();
 }

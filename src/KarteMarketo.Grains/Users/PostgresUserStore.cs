@@ -1,27 +1,50 @@
+using KarteMarketo.Grains.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace KarteMarketo.Grains.Users;
 
-/// <summary>The user table in PostgreSQL (<c>db/migrations/0100_users.sql</c>), through the host's one <see cref="NpgsqlDataSource"/>.</summary>
-public sealed class PostgresUserStore(NpgsqlDataSource dataSource) : IUserStore
+/// <summary>The user table in PostgreSQL (<c>db/migrations/0100_users.sql</c>), through the host's one <see cref="NpgsqlDataSource"/>.
+/// The two writes of the lead sync's hot path (new links, sync results) are group-committed: key grains writing at the
+/// same moment share one statement, and each returns once its rows are stored.</summary>
+public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
 {
-    public async Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default)
+    private readonly NpgsqlDataSource dataSource;
+    private readonly GroupCommit<KeyLink> _links;
+    private readonly GroupCommit<SyncWrite> _syncs;
+
+    private sealed record KeyLink(string ProjectId, string UserId, LeadKeyType Type, string Value);
+    private sealed record SyncWrite(string ProjectId, IReadOnlyCollection<string> UserIds, UserSyncUpdate Update);
+
+    public PostgresUserStore(NpgsqlDataSource dataSource)
     {
-        // One round trip: the user row (if new), then the key.
+        this.dataSource = dataSource;
+        _links = new GroupCommit<KeyLink>(WriteLinksAsync, maxItems: 1_000);
+        _syncs = new GroupCommit<SyncWrite>(WriteSyncResultsAsync, maxItems: 500);
+    }
+
+    public Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default) =>
+        _links.AddAsync(new KeyLink(projectId, userId, type, value), cancellationToken);
+
+    private async Task WriteLinksAsync(IReadOnlyList<KeyLink> links)
+    {
+        // One round trip: the user rows (if new), then the keys (the key refers to its user).
+        var projects = links.Select(l => l.ProjectId).ToArray();
+        var users = links.Select(l => l.UserId).ToArray();
         await using var batch = dataSource.CreateBatch();
-        var user = new NpgsqlBatchCommand("INSERT INTO users (project_id, user_id) VALUES (@p, @u) ON CONFLICT DO NOTHING");
-        user.Parameters.AddWithValue("p", projectId);
-        user.Parameters.AddWithValue("u", userId);
+        var user = new NpgsqlBatchCommand(
+            "INSERT INTO users (project_id, user_id) SELECT * FROM unnest(@p, @u) ORDER BY 1, 2 ON CONFLICT DO NOTHING");
+        user.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = projects });
+        user.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = users });
         var key = new NpgsqlBatchCommand(
-            "INSERT INTO user_keys (project_id, user_id, key_type, key_value) VALUES (@p, @u, @t, @v) ON CONFLICT DO NOTHING");
-        key.Parameters.AddWithValue("p", projectId);
-        key.Parameters.AddWithValue("u", userId);
-        key.Parameters.AddWithValue("t", type.ToKeyword());
-        key.Parameters.AddWithValue("v", value);
+            "INSERT INTO user_keys (project_id, user_id, key_type, key_value) SELECT * FROM unnest(@p, @u, @t, @v) ON CONFLICT DO NOTHING");
+        key.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = projects });
+        key.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = users });
+        key.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = links.Select(l => l.Type.ToKeyword()).ToArray() });
+        key.Parameters.Add(new NpgsqlParameter("v", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = links.Select(l => l.Value).ToArray() });
         batch.BatchCommands.Add(user);
         batch.BatchCommands.Add(key);
-        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await batch.ExecuteNonQueryAsync();
     }
 
     public async Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
@@ -67,26 +90,39 @@ public sealed class PostgresUserStore(NpgsqlDataSource dataSource) : IUserStore
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
-        CancellationToken cancellationToken = default)
+    public Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
+        CancellationToken cancellationToken = default) =>
+        userIds.Count == 0 ? Task.CompletedTask : _syncs.AddAsync(new SyncWrite(projectId, userIds, update), cancellationToken);
+
+    private async Task WriteSyncResultsAsync(IReadOnlyList<SyncWrite> writes)
     {
-        if (userIds.Count == 0) return;
-        // Same rule as UserSyncRules.MayApply: a cookie result never replaces an email-found lead.
+        // An upsert may touch a row once: fold the writes of one user in arrival order with the same rule the statement
+        // applies against the stored row (UserSyncRules.MayApply: a cookie result never replaces an email-found lead).
+        var rows = new Dictionary<(string Project, string User), UserSyncUpdate>();
+        foreach (var write in writes)
+        {
+            foreach (var userId in write.UserIds)
+            {
+                var key = (write.ProjectId, userId);
+                if (!rows.TryGetValue(key, out var current) || UserSyncRules.MayApply(current.SyncedBy, current.LeadId, write.Update.SyncedBy))
+                    rows[key] = write.Update;
+            }
+        }
         await using var command = dataSource.CreateCommand("""
             INSERT INTO users AS t (project_id, user_id, info, lead_id, synced_by, synced_at)
-            SELECT @p, unnest(@users), @info, @lead, @by, @at
+            SELECT p, u, i::jsonb, l, b, a FROM unnest(@p, @u, @info, @lead, @by, @at) AS r(p, u, i, l, b, a) ORDER BY p, u
             ON CONFLICT (project_id, user_id) DO UPDATE
                SET info = excluded.info, lead_id = excluded.lead_id, synced_by = excluded.synced_by,
                    synced_at = excluded.synced_at, updated_at = now()
              WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL
             """);
-        command.Parameters.AddWithValue("p", projectId);
-        command.Parameters.Add(new NpgsqlParameter("users", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = userIds.ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("info", NpgsqlDbType.Jsonb) { Value = update.IdentifyJson });
-        command.Parameters.AddWithValue("lead", update.LeadId);
-        command.Parameters.AddWithValue("by", update.SyncedBy.ToKeyword());
-        command.Parameters.AddWithValue("at", update.SyncedAt.ToUniversalTime());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Keys.Select(k => k.Project).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Keys.Select(k => k.User).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("info", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Values.Select(v => v.IdentifyJson).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("lead", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Values.Select(v => v.LeadId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("by", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray() });
+        await command.ExecuteNonQueryAsync();
     }
 
     public async Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default)
@@ -139,4 +175,10 @@ public sealed class PostgresUserStore(NpgsqlDataSource dataSource) : IUserStore
     }
 
     private static LeadKeyType ParseType(string keyword) => keyword == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _links.DisposeAsync();
+        await _syncs.DisposeAsync();
+    }
 }

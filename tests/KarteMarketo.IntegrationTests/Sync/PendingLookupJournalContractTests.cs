@@ -76,10 +76,42 @@ public sealed class PostgresPendingLookupJournalContractTests(MigratedDatabaseFi
     : PendingLookupJournalContractTests, IClassFixture<MigratedDatabaseFixture>, IDisposable
 {
     private readonly NpgsqlDataSource _dataSource = NpgsqlDataSource.Create(fixture.Database.ConnectionString);
+    private PostgresPendingLookupJournal? _journal;
 
-    protected override IPendingLookupJournal Journal => new PostgresPendingLookupJournal(_dataSource);
+    protected override IPendingLookupJournal Journal => _journal ??= new PostgresPendingLookupJournal(_dataSource);
 
-    public void Dispose() => _dataSource.Dispose();
+    [Fact]
+    public async Task Concurrent_marks_are_all_durable_when_they_return_and_the_latest_time_of_a_key_wins()
+    {
+        var p = "pg" + Guid.NewGuid().ToString("N")[..10];
+        var at = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+        // Many callers at once share statements; two marks of one key in the same statement keep the later time.
+        await Task.WhenAll(Enumerable.Range(0, 2_500).Select(i =>
+            Journal.MarkAsync(p, LeadKeyType.Email, $"u{i % 2_000}@example.com", at.AddSeconds(i))));
+
+        await using var command = _dataSource.CreateCommand(
+            "SELECT count(*), max(requested_at) FILTER (WHERE key_value = 'u1@example.com') FROM lead_lookups_pending WHERE project_id = @p");
+        command.Parameters.AddWithValue("p", p);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(2_000, reader.GetInt64(0));
+        Assert.Equal(at.AddSeconds(2_001), reader.GetFieldValue<DateTimeOffset>(1));
+    }
+
+    [Fact]
+    public async Task A_mark_fails_with_store_unavailable_when_the_database_cannot_be_reached()
+    {
+        await using var nowhere = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2");
+        await using var journal = new PostgresPendingLookupJournal(nowhere);
+        await Assert.ThrowsAsync<KarteMarketo.Grains.Storage.StoreUnavailableException>(() =>
+            journal.MarkAsync("p", LeadKeyType.Email, "a@example.com", DateTimeOffset.UtcNow));
+    }
+
+    public void Dispose()
+    {
+        _journal?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _dataSource.Dispose();
+    }
 }
 
 public sealed class InMemoryPendingLookupJournalContractTests : PendingLookupJournalContractTests

@@ -40,6 +40,28 @@ public abstract class UserStoreContractTests
     }
 
     [Fact]
+    public async Task Concurrent_links_and_results_land_whole_and_an_email_lead_still_wins_over_cookie_ones()
+    {
+        var p = NewProject();
+        // Many key grains writing at the same moment (the stores may group them into shared statements).
+        await Task.WhenAll(Enumerable.Range(0, 600).Select(i =>
+            Store.LinkKeyAsync(p, $"user{i % 200}", i % 2 == 0 ? LeadKeyType.Email : LeadKeyType.Cookie, $"key{i % 300}")));
+        Assert.Equal(3, (await Store.GetKeysAsync(p, "user0")).Count);     // i = 0, 200, 400: key0, key200, key100
+        var writes = Enumerable.Range(0, 300).Select(i => Store.ApplySyncResultAsync(p, ["shared", $"own{i}"],
+            i == 150
+                ? new UserSyncUpdate(LeadKeyType.Email, 1_000, "{\"marketo\":{\"id\":1000}}", At)
+                : new UserSyncUpdate(LeadKeyType.Cookie, 2_000 + i, $"{{\"marketo\":{{\"id\":{2_000 + i}}}}}", At.AddSeconds(i))));
+        await Task.WhenAll(writes);
+
+        var shared = await Store.GetUserInfoAsync(p, "shared");
+        Assert.Equal(1_000, shared!.LeadId);
+        Assert.Equal(LeadKeyType.Email, shared.SyncedBy);
+        Assert.Equal(2_007, (await Store.GetUserInfoAsync(p, "own7"))!.LeadId);
+        Assert.Equal(301, (await Store.GetSegmentAsync(p, UserSegment.MarketoLeadSynced, 1, null)).Count);
+        Assert.Equal(299, (await Store.GetSegmentAsync(p, UserSegment.MarketoCookieSynced, 1, null)).Count);
+    }
+
+    [Fact]
     public async Task Touch_records_users_idempotently()
     {
         var p = NewProject();

@@ -1,0 +1,57 @@
+using System.Threading.Channels;
+
+namespace KarteMarketo.Grains.Storage;
+
+/// <summary>
+/// Group commit for small writes that many grains make at the same moment: callers queue an item and await it; one
+/// writer takes everything waiting (up to <c>maxItems</c>) and stores it with a single statement, so a burst of N
+/// writes costs one round trip and one commit instead of N. A caller returns only once its item is durable, and sees
+/// the write's exception if it failed.
+/// </summary>
+internal sealed class GroupCommit<T> : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyList<T>, Task> _write;
+    private readonly int _maxItems;
+    private readonly Channel<(T Item, TaskCompletionSource Done)> _queue =
+        Channel.CreateUnbounded<(T, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
+
+    public GroupCommit(Func<IReadOnlyList<T>, Task> write, int maxItems)
+    {
+        _write = write;
+        _maxItems = maxItems;
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    public Task AddAsync(T item, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite((item, done))) throw new ObjectDisposedException(nameof(GroupCommit<T>));
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<(T Item, TaskCompletionSource Done)>();
+        while (await _queue.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < _maxItems && _queue.Reader.TryRead(out var entry)) batch.Add(entry);
+            try
+            {
+                await _write([.. batch.Select(e => e.Item)]);
+                foreach (var entry in batch) entry.Done.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                foreach (var entry in batch) entry.Done.TrySetException(ex);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer;
+    }
+}
