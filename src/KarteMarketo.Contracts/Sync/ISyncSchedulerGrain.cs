@@ -1,18 +1,18 @@
 namespace KarteMarketo.Contracts.Sync;
 
 /// <summary>
-/// The periodic sync of one project (keyed <c>s:{project}</c>, see <see cref="GrainKeys.SyncScheduler"/>): keeps the
-/// emails seen in identify events since the last tick (persisted) and, on a reminder every
-/// <c>periodicSync.intervalMinutes</c>, looks them up 300 per Marketo call. What the quota does not allow stays
-/// pending for the next tick.
+/// The periodic sync of one project (keyed <c>s:{project}</c>, see <see cref="GrainKeys.SyncScheduler"/>): on a reminder
+/// every <c>periodicSync.intervalMinutes</c>, looks up the emails seen in identify events since the last tick (kept in
+/// the app's periodic-sync queue, written before the events endpoint answers), 300 per Marketo call. What the quota
+/// does not allow stays pending for the next tick.
 /// </summary>
 [Alias("KarteMarketo.ISyncSchedulerGrain")]
 public interface ISyncSchedulerGrain : IGrainWithStringKey
 {
-    /// <summary>Adds emails (normalised) to the pending set, and makes sure the reminder runs where periodic sync is on.
-    /// Called in bulk by the per-silo collector, never once per event.</summary>
-    [Alias("AddEmailsAsync")]
-    Task AddEmailsAsync(IReadOnlyList<string> emails);
+    /// <summary>Makes sure the reminder runs where periodic sync is on. Called by each silo once per project and
+    /// interval when it first queues emails for it, never once per event.</summary>
+    [Alias("EnsureScheduledAsync")]
+    Task EnsureScheduledAsync();
 
     /// <summary>Starts a run now (as a tick would); returns the number of distinct emails queued for lookup.</summary>
     [Alias("RunNowAsync")]

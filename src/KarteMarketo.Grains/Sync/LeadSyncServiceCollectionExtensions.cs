@@ -6,8 +6,8 @@ namespace KarteMarketo.Grains.Sync;
 
 public static class LeadSyncServiceCollectionExtensions
 {
-    /// <summary>The lead sync's services: the user store and pending-lookup journal of the storage mode, the per-silo
-    /// field catalog, lookup executor, identify-email collector and recovery of lost lookups (options section
+    /// <summary>The lead sync's services: the user store, pending-lookup journal and periodic-sync queue of the storage mode, the per-silo
+    /// field catalog, lookup executor, periodic-sync queue and intake, and the recovery of lost lookups (options section
     /// <c>LeadSync</c>). Needs the gateway (<c>IMarketoGateway</c>) and the project directory, which their own areas
     /// register.</summary>
     public static IServiceCollection AddLeadSync(this IServiceCollection services, AppStorageOptions storage)
@@ -17,17 +17,18 @@ public static class LeadSyncServiceCollectionExtensions
         {
             services.AddSingleton<IUserStore, PostgresUserStore>();
             services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
+            services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
         }
         else
         {
             services.AddSingleton<IUserStore, InMemoryUserStore>();
             services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
+            services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
         }
 
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
-        services.AddSingleton<IdentifyEmailCollector>();
-        services.AddHostedService(sp => sp.GetRequiredService<IdentifyEmailCollector>());
+        services.AddSingleton<PeriodicSyncIntake>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
         return services;

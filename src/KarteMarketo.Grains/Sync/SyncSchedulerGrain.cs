@@ -6,15 +6,17 @@ using Microsoft.Extensions.Logging;
 namespace KarteMarketo.Grains.Sync;
 
 /// <summary>
-/// The periodic sync of one project (<c>s:{project}</c>). Emails arrive in bulk from the per-silo
-/// <see cref="IdentifyEmailCollector"/> and are persisted as pending. A reminder every <c>intervalMinutes</c> (or
-/// <c>sync/run</c>) starts a run over them: 300 emails per Marketo call, a few calls per grain turn, the next turn
-/// queued by a one-way call to itself. What the quota does not allow goes back to pending for the next tick.
+/// The periodic sync of one project (<c>s:{project}</c>). The events endpoint adds the emails of identify events to the
+/// project's <see cref="IPeriodicSyncQueue"/> (a table, written before the 202). A reminder every <c>intervalMinutes</c>
+/// (or <c>sync/run</c>) starts a run over them: 300 emails per Marketo call, a few calls per grain turn, the next turn
+/// queued by a one-way call to itself. What the quota does not allow goes back to waiting for the next tick. The
+/// grain's own state stays small (reminder, last run), however many emails wait.
 /// </summary>
 [GrainType("sync-scheduler")]
 public sealed partial class SyncSchedulerGrain(
     [PersistentState("sync-scheduler-state", StorageNames.Grains)] IPersistentState<SyncSchedulerState> state,
     IProjectDirectory directory,
+    IPeriodicSyncQueue queue,
     LeadLookupExecutor executor,
     TimeProvider time,
     ILogger<SyncSchedulerGrain> logger) : Grain, ISyncSchedulerGrain, IRemindable
@@ -30,34 +32,34 @@ public sealed partial class SyncSchedulerGrain(
 
     private SyncSchedulerState S => state.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _projectId = this.GetPrimaryKeyString()[2..];
-        // A run that was cut short by a crash or a deactivation goes on.
-        if (S.Running.Count > 0) QueueContinuation();
-        return Task.CompletedTask;
-    }
-
-    public async Task AddEmailsAsync(IReadOnlyList<string> emails)
-    {
-        var running = S.Running.Count > 0 ? new HashSet<string>(S.Running, StringComparer.Ordinal) : null;
-        var added = false;
-        foreach (var email in emails)
+        // Emails kept in the grain's state by earlier versions move to the queue once.
+        if (S.Pending.Count > 0 || S.Running.Count > 0)
         {
-            if (running?.Contains(email) == true) continue;   // the current run looks it up anyway
-            added |= S.Pending.Add(email);
+            await queue.AddAsync(_projectId, [.. S.Pending, .. S.Running], time.GetUtcNow(), cancellationToken);
+            if (S.Running.Count > 0) await queue.StartRunAsync(_projectId, cancellationToken);
+            S.Pending.Clear();
+            S.Running.Clear();
+            await state.WriteStateAsync(cancellationToken);
         }
-        var settings = (await directory.GetAsync(_projectId))?.Settings;
-        var reminderChanged = settings is not null && await EnsureReminderAsync(settings);
-        if (added || reminderChanged) await state.WriteStateAsync();
+        // A run that was cut short by a crash or a deactivation goes on.
+        if ((await queue.CountAsync(_projectId, cancellationToken)).InRun > 0) QueueContinuation();
     }
 
     public async Task<int> RunNowAsync()
     {
-        StartRun();
+        var running = await StartRunAsync();
         await state.WriteStateAsync();
         QueueContinuation();
-        return S.Running.Count;
+        return running;
+    }
+
+    public async Task EnsureScheduledAsync()
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        if (settings is not null && await EnsureReminderAsync(settings)) await state.WriteStateAsync();
     }
 
     public async Task SettingsChangedAsync()
@@ -67,8 +69,11 @@ public sealed partial class SyncSchedulerGrain(
         if (settings is not null && await EnsureReminderAsync(settings)) await state.WriteStateAsync();
     }
 
-    public Task<SyncSchedulerStatus> GetStatusAsync() => Task.FromResult(new SyncSchedulerStatus(
-        S.Pending.Count, S.Running.Count, S.ReminderIntervalMinutes, S.LastTickAt, S.LastRunCompletedAt, S.LastError, S.Calls));
+    public async Task<SyncSchedulerStatus> GetStatusAsync()
+    {
+        var (waiting, inRun) = await queue.CountAsync(_projectId);
+        return new SyncSchedulerStatus(waiting, inRun, S.ReminderIntervalMinutes, S.LastTickAt, S.LastRunCompletedAt, S.LastError, S.Calls);
+    }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -79,8 +84,8 @@ public sealed partial class SyncSchedulerGrain(
             if (await EnsureReminderAsync(settings)) await state.WriteStateAsync();
             return;
         }
-        if (S.Pending.Count == 0 && S.Running.Count == 0) return;   // nothing seen: no write, no call
-        StartRun();
+        if (await queue.CountAsync(_projectId) is (0, 0)) return;   // nothing seen: no write, no call
+        await StartRunAsync();
         await state.WriteStateAsync();
         QueueContinuation();
     }
@@ -89,11 +94,17 @@ public sealed partial class SyncSchedulerGrain(
     {
         _continuationQueued = false;
         var settings = (await directory.GetAsync(_projectId))?.Settings;
-        if (settings is null || S.Running.Count == 0) return;
+        if (settings is null) return;
 
-        for (var i = 0; i < ChunksPerTurn && S.Running.Count > 0; i++)
+        var more = true;
+        for (var i = 0; i < ChunksPerTurn && more; i++)
         {
-            var chunk = S.Running.Take(LeadLookupExecutor.MaxKeysPerCall).ToList();
+            var chunk = await queue.NextInRunAsync(_projectId, LeadLookupExecutor.MaxKeysPerCall);
+            if (chunk.Count == 0)
+            {
+                more = false;
+                break;
+            }
             LookupBatchOutcome outcome;
             try
             {
@@ -143,35 +154,30 @@ public sealed partial class SyncSchedulerGrain(
                 ? GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).ApplyLookupResultAsync(result)
                 : Task.CompletedTask));
 
-            S.Running.RemoveRange(0, chunk.Count);
+            await queue.CompleteAsync(_projectId, chunk);
             S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
-            if (S.Running.Count == 0) S.LastRunCompletedAt = time.GetUtcNow();
+            more = chunk.Count == LeadLookupExecutor.MaxKeysPerCall;
         }
 
-        // Once per turn, not per chunk: the state holds every pending email, and a crash in between only repeats a
-        // few lookups (their results are idempotent).
+        if (!more) S.LastRunCompletedAt = time.GetUtcNow();
+        // Once per turn: a crash in between only repeats the lookups of a chunk whose results were handed over but not
+        // yet removed from the queue (their results are idempotent).
         await state.WriteStateAsync();
-        if (S.Running.Count > 0) QueueContinuation();
+        if (more) QueueContinuation();
     }
 
-    /// <summary>Moves the pending emails into the run (a run in progress just grows).</summary>
-    private void StartRun()
+    /// <summary>Moves the waiting emails into the run (a run in progress just grows); returns the run's size.</summary>
+    private async Task<int> StartRunAsync()
     {
-        if (S.Pending.Count > 0)
-        {
-            var running = new HashSet<string>(S.Running, StringComparer.Ordinal);
-            foreach (var email in S.Pending.Order(StringComparer.Ordinal))
-                if (running.Add(email)) S.Running.Add(email);
-            S.Pending.Clear();
-        }
+        var running = await queue.StartRunAsync(_projectId);
         S.LastTickAt = time.GetUtcNow();
+        return running;
     }
 
-    /// <summary>Gives the rest of the run back to pending: the next tick tries again.</summary>
+    /// <summary>Gives the rest of the run back to waiting: the next tick tries again.</summary>
     private async Task StopRunAsync(string? error)
     {
-        foreach (var email in S.Running) S.Pending.Add(email);
-        S.Running.Clear();
+        await queue.StopRunAsync(_projectId);
         S.LastError = error;
         await state.WriteStateAsync();
     }

@@ -31,7 +31,7 @@ public static class EventsApi
     public sealed record EventsAccepted(int Accepted);
 
     /// <summary>What the endpoint uses.</summary>
-    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, IdentifyEmailCollector Collector);
+    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, PeriodicSyncIntake PeriodicSync);
 
     /// <summary>One checked event: the user, and for identify events the normalised keys.</summary>
     private sealed record Identify(string UserId, string? Email, string? Cookie);
@@ -79,12 +79,11 @@ public static class EventsApi
         if (others.Count > 0) await services.Users.TouchUsersAsync(projectId, others, cancellationToken);
 
         var distinct = identifies.Distinct().ToList();
+        if (settings.PeriodicSync.Enabled)
+            await services.PeriodicSync.AddAsync(projectId, settings,
+                distinct.Where(i => i.Email is not null).Select(i => i.Email!).Distinct(StringComparer.Ordinal).ToList(), cancellationToken);
         await Parallel.ForEachAsync(distinct, new ParallelOptions { MaxDegreeOfParallelism = MaxFanOut, CancellationToken = cancellationToken },
             async (identify, _) => await IdentifyAsync(services.Grains, projectId, identify));
-
-        if (settings.PeriodicSync.Enabled)
-            foreach (var identify in distinct)
-                if (identify.Email is not null) services.Collector.Add(projectId, identify.Email);
 
         return TypedResults.Accepted((string?)null, new EventsAccepted(items.Count));
     }

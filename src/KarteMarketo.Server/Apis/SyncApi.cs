@@ -20,10 +20,9 @@ public static class SyncApi
     public sealed record SyncQueued(int Queued);
 
     internal static async Task<Accepted<SyncQueued>> RunSyncAsync(
-        string projectId, IGrainFactory grains, IdentifyEmailCollector collector)
+        string projectId, IGrainFactory grains)
     {
-        // This silo's buffered emails first, so that "now" includes the events just accepted here.
-        await collector.FlushAsync(projectId);
+        // Every accepted identify is already in the queue (stored before its 202), so "now" includes them all.
         var queued = await grains.GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(projectId)).RunNowAsync();
         return TypedResults.Accepted((string?)null, new SyncQueued(queued));
     }

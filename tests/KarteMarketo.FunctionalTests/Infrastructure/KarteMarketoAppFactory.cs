@@ -121,11 +121,29 @@ public class KarteMarketoAppFactory : WebApplicationFactory<Program>
         return new CreatedProject(projectId, (string)json["apiKey"]!, (string)json["webhookSecret"]!, json);
     }
 
+    // Below Linux's ephemeral range (32768 and up): a port the OS hands out for port 0 can be taken again by an outgoing
+    // connection (HTTP, PostgreSQL) before the silo binds it. The integration tests use 10000-19999.
+    private const int PortRangeStart = 20_000, PortRangeSize = 12_000;
+    private static int _nextPort = PortRangeStart + Environment.ProcessId * 97 % PortRangeSize;
+
+    /// <summary>A loopback port nothing listens on now, from this assembly's own range, never the same twice per run.</summary>
     private static int FreeTcpPort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; attempt < PortRangeSize; attempt++)
+        {
+            var port = PortRangeStart + Interlocked.Increment(ref _nextPort) % PortRangeSize;
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use: try the next one.
+            }
+        }
+        throw new InvalidOperationException("No free port in the functional tests' range.");
     }
 }
 

@@ -32,7 +32,7 @@ public sealed class QuotaSyncTests(KarteMarketoAppFactory app) : IClassFixture<K
             new SandboxOptions { DailyQuota = 20 },
             seed: s => { for (var i = 0; i < users; i++) s.SeedLead($"bulk{i}@example.com"); });
 
-        // 30 requests of 1,000 events; the per-silo collector hands the emails over in bulk.
+        // 30 requests of 1,000 events; each request's emails are queued in bulk before its 202.
         await kit.SendAsync([.. Enumerable.Range(0, users).Select(i => Identify($"bulk-{i}", $"bulk{i}@example.com"))]);
         await kit.AdvanceAsync(TimeSpan.FromSeconds(1));
         await WaitUntilAsync(async () => (await kit.SchedulerStatusAsync()).Pending == users, "30,000 emails pending");
