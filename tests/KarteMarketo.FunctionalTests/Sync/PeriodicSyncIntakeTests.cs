@@ -1,0 +1,76 @@
+using KarteMarketo.FunctionalTests.Infrastructure;
+using KarteMarketo.Grains.Sync;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using static KarteMarketo.FunctionalTests.Sync.SyncTestKit;
+
+namespace KarteMarketo.FunctionalTests.Sync;
+
+/// <summary>The server with a periodic-sync queue that counts the emails written to it.</summary>
+public sealed class CountingQueueAppFactory : KarteMarketoAppFactory
+{
+    public CountingPeriodicSyncQueue Queue { get; } = new(new InMemoryPeriodicSyncQueue());
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureServices(services =>
+        {
+            services.RemoveAll<IPeriodicSyncQueue>();
+            services.AddSingleton<IPeriodicSyncQueue>(Queue);
+        });
+    }
+}
+
+/// <summary>Delegates to a real queue and counts the emails handed to <see cref="AddAsync"/>.</summary>
+public sealed class CountingPeriodicSyncQueue(IPeriodicSyncQueue inner) : IPeriodicSyncQueue
+{
+    private int _written;
+
+    public int Written => Volatile.Read(ref _written);
+
+    public Task AddAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Add(ref _written, emails.Count);
+        return inner.AddAsync(projectId, emails, at, cancellationToken);
+    }
+
+    public Task<int> StartRunAsync(string projectId, CancellationToken cancellationToken = default) => inner.StartRunAsync(projectId, cancellationToken);
+    public Task<IReadOnlyList<string>> NextInRunAsync(string projectId, int limit, CancellationToken cancellationToken = default) =>
+        inner.NextInRunAsync(projectId, limit, cancellationToken);
+    public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default) =>
+        inner.CompleteAsync(projectId, emails, cancellationToken);
+    public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default) => inner.StopRunAsync(projectId, cancellationToken);
+    public Task<(int Waiting, int InRun)> CountAsync(string projectId, CancellationToken cancellationToken = default) =>
+        inner.CountAsync(projectId, cancellationToken);
+}
+
+/// <summary>Busy users identify many times a minute: the periodic sync needs one queued row per email per interval,
+/// so an email a host queued moments ago is not written again, and after a while it is.</summary>
+public sealed class PeriodicSyncIntakeTests(CountingQueueAppFactory app) : IClassFixture<CountingQueueAppFactory>
+{
+    [Fact]
+    public async Task Repeated_identifies_within_ten_seconds_write_each_email_once_and_later_ones_write_again()
+    {
+        await using var kit = await StartAsync(app, "intake-recent", Settings(realtime: false, periodic: true, intervalMinutes: 30));
+        var events = Enumerable.Range(0, 50).Select(i => Identify($"busy-{i}", $"busy{i}@example.com")).ToList();
+
+        await kit.SendAsync(events);
+        await kit.SendAsync(events);
+        await kit.AdvanceAsync(TimeSpan.FromSeconds(5));
+        await kit.SendAsync(events);
+        Assert.Equal(50, app.Queue.Written);
+        Assert.Equal(50, (await kit.SchedulerStatusAsync()).Pending);
+
+        // A new email is written at once, whatever the others did.
+        await kit.SendAsync([Identify("new", "new@example.com")]);
+        Assert.Equal(51, app.Queue.Written);
+
+        await kit.AdvanceAsync(PeriodicSyncIntake.RecentlyQueuedFor);
+        await kit.SendAsync(events);
+        Assert.Equal(101, app.Queue.Written);                          // written again: the queue keeps one row each
+        Assert.Equal(51, (await kit.SchedulerStatusAsync()).Pending);
+        Assert.Equal(0, kit.LookupCalls);
+    }
+}
