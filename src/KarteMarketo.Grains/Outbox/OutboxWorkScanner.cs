@@ -1,4 +1,5 @@
 using KarteMarketo.Contracts.Outbox;
+using KarteMarketo.Grains.Background;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,45 +17,16 @@ public sealed partial class OutboxWorkScanner(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     IOptions<OutboxOptions> options,
-    ILogger<OutboxWorkScanner> logger) : BackgroundService
+    ILogger<OutboxWorkScanner> logger) : PeriodicSiloScan(lifetime, time)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        // Grain calls need the silo, which is up once the host reports started.
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            try
-            {
-                await started.Task;
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            await ScanOnceAsync(stoppingToken);
-            try
-            {
-                await Task.Delay(options.Value.ScanInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.ScanInterval;
 
     /// <summary>Wakes every dispatcher with work; returns how many were woken.</summary>
-    public async Task<int> ScanOnceAsync(CancellationToken cancellationToken = default)
+    public override async Task<int> ScanOnceAsync(CancellationToken cancellationToken = default)
     {
         try
         {
-            var work = await store.FindWorkAsync(time.GetUtcNow(), cancellationToken);
+            var work = await store.FindWorkAsync(Time.GetUtcNow(), cancellationToken);
             foreach (var item in work)
             {
                 IOutboxDispatcherGrain dispatcher = item.Kind == OutboxKind.Activities

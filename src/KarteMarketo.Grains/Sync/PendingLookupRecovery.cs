@@ -1,4 +1,5 @@
 using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Grains.Background;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,45 +18,16 @@ public sealed partial class PendingLookupRecovery(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     IOptions<LeadSyncOptions> options,
-    ILogger<PendingLookupRecovery> logger) : BackgroundService
+    ILogger<PendingLookupRecovery> logger) : PeriodicSiloScan(lifetime, time)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        // Grain calls need the silo, which is up once the host reports started.
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            try
-            {
-                await started.Task;
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            await ScanOnceAsync(stoppingToken);
-            try
-            {
-                await Task.Delay(options.Value.PendingLookupScanInterval, time, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    protected override TimeSpan Interval => options.Value.PendingLookupScanInterval;
 
     /// <summary>Wakes the key of every lookup pending for longer than the recovery time; returns how many.</summary>
-    public async Task<int> ScanOnceAsync(CancellationToken cancellationToken = default)
+    public override async Task<int> ScanOnceAsync(CancellationToken cancellationToken = default)
     {
         try
         {
-            var before = time.GetUtcNow() - options.Value.PendingLookupRecoveryAfter;
+            var before = Time.GetUtcNow() - options.Value.PendingLookupRecoveryAfter;
             var lost = await journal.FindOlderThanAsync(before, options.Value.PendingLookupScanLimit, cancellationToken);
             if (lost.Count == 0) return 0;
             LogRecovering(lost.Count);
