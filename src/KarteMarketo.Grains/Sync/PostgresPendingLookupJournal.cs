@@ -32,10 +32,10 @@ public sealed class PostgresPendingLookupJournal : IPendingLookupJournal, IAsync
             SELECT * FROM unnest(@p, @t, @v, @at)
             ON CONFLICT (project_id, key_type, key_value) DO UPDATE SET requested_at = excluded.requested_at
             """);
-        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.ProjectId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.Type.ToKeyword()).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("v", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Key.Value).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.At).ToArray() });
+        command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Select(r => r.Key.ProjectId).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("t", NpgsqlDbType.Text, rows.Select(r => r.Key.Type.ToKeyword()).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, rows.Select(r => r.Key.Value).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("at", NpgsqlDbType.TimestampTz, rows.Select(r => r.At).ToArray()));
         await command.ExecuteNonQueryAsync();
     });
 
@@ -51,7 +51,7 @@ public sealed class PostgresPendingLookupJournal : IPendingLookupJournal, IAsync
                 """);
             command.Parameters.AddWithValue("p", projectId);
             command.Parameters.AddWithValue("t", type.ToKeyword());
-            command.Parameters.Add(new NpgsqlParameter("v", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = values.ToArray() });
+            command.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, values.ToArray()));
             command.Parameters.AddWithValue("upTo", upTo.ToUniversalTime());
             await command.ExecuteNonQueryAsync(cancellationToken);
         });

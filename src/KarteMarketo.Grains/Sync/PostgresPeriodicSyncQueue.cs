@@ -30,9 +30,9 @@ public sealed class PostgresPeriodicSyncQueue : IPeriodicSyncQueue, IAsyncDispos
             SELECT p, e, a FROM unnest(@p, @e, @a) AS r(p, e, a) ORDER BY p, e
             ON CONFLICT DO NOTHING
             """);
-        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.ProjectId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("e", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Email).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("a", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Select(r => r.At).ToArray() });
+        command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Select(r => r.ProjectId).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, rows.Select(r => r.Email).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("a", NpgsqlDbType.TimestampTz, rows.Select(r => r.At).ToArray()));
         await command.ExecuteNonQueryAsync();
     });
 
@@ -70,7 +70,7 @@ public sealed class PostgresPeriodicSyncQueue : IPeriodicSyncQueue, IAsyncDispos
             await using var command = _dataSource.CreateCommand(
                 "DELETE FROM periodic_sync_emails WHERE project_id = @p AND in_run AND email = ANY(@e)");
             command.Parameters.AddWithValue("p", projectId);
-            command.Parameters.Add(new NpgsqlParameter("e", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = emails.ToArray() });
+            command.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, emails.ToArray()));
             await command.ExecuteNonQueryAsync(cancellationToken);
         });
 

@@ -34,14 +34,14 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         await using var batch = dataSource.CreateBatch();
         var user = new NpgsqlBatchCommand(
             "INSERT INTO users (project_id, user_id) SELECT * FROM unnest(@p, @u) ORDER BY 1, 2 ON CONFLICT DO NOTHING");
-        user.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = projects });
-        user.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = users });
+        user.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
+        user.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
         var key = new NpgsqlBatchCommand(
             "INSERT INTO user_keys (project_id, user_id, key_type, key_value) SELECT * FROM unnest(@p, @u, @t, @v) ON CONFLICT DO NOTHING");
-        key.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = projects });
-        key.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = users });
-        key.Parameters.Add(new NpgsqlParameter("t", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = links.Select(l => l.Type.ToKeyword()).ToArray() });
-        key.Parameters.Add(new NpgsqlParameter("v", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = links.Select(l => l.Value).ToArray() });
+        key.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
+        key.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
+        key.Parameters.Add(PostgresArrays.Of("t", NpgsqlDbType.Text, links.Select(l => l.Type.ToKeyword()).ToArray()));
+        key.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, links.Select(l => l.Value).ToArray()));
         batch.BatchCommands.Add(user);
         batch.BatchCommands.Add(key);
         await batch.ExecuteNonQueryAsync();
@@ -86,7 +86,7 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         await using var command = dataSource.CreateCommand(
             "INSERT INTO users (project_id, user_id) SELECT @p, unnest(@users) ON CONFLICT DO NOTHING");
         command.Parameters.AddWithValue("p", projectId);
-        command.Parameters.Add(new NpgsqlParameter("users", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = userIds.ToArray() });
+        command.Parameters.Add(PostgresArrays.Of("users", NpgsqlDbType.Text, userIds.ToArray()));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -116,12 +116,12 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
                    synced_at = excluded.synced_at, updated_at = now()
              WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL
             """);
-        command.Parameters.Add(new NpgsqlParameter("p", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Keys.Select(k => k.Project).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("u", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Keys.Select(k => k.User).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("info", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Values.Select(v => v.IdentifyJson).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("lead", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { Value = rows.Values.Select(v => v.LeadId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("by", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter("at", NpgsqlDbType.Array | NpgsqlDbType.TimestampTz) { Value = rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray() });
+        command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Keys.Select(k => k.Project).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, rows.Keys.Select(k => k.User).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("info", NpgsqlDbType.Text, rows.Values.Select(v => v.IdentifyJson).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("lead", NpgsqlDbType.Bigint, rows.Values.Select(v => v.LeadId).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("by", NpgsqlDbType.Text, rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("at", NpgsqlDbType.TimestampTz, rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray()));
         await command.ExecuteNonQueryAsync();
     }
 
