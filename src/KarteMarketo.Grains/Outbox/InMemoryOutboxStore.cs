@@ -1,3 +1,6 @@
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>The outboxes of the embedded default: one process, nothing persists (the host says so at start-up).</summary>

@@ -4,6 +4,9 @@ using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>

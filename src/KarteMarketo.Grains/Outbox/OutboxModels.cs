@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
 
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>The two outboxes: custom activities and lead upserts.</summary>

@@ -1,3 +1,6 @@
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>How the outbox dispatchers batch and retry (configuration section <c>Outbox</c>).</summary>

@@ -1,6 +1,9 @@
-using KarteMarketo.Grains.Events;
+using KarteMarketo.Grains.Flows.MarketoActivities;
 using KarteMarketo.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
+
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 
 namespace KarteMarketo.Grains.Outbox;
 

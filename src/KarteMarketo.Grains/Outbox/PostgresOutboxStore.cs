@@ -3,6 +3,9 @@ using KarteMarketo.Grains.Storage;
 using Npgsql;
 using NpgsqlTypes;
 
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>The outboxes in PostgreSQL (<c>db/migrations/0120_outboxes.sql</c>).</summary>

@@ -2,9 +2,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
-using KarteMarketo.Grains.Sync;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Flows.LeadSync;
+using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans;
 

@@ -4,7 +4,9 @@ using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Outbox;
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+using KarteMarketo.Grains.Flows.LeadSync;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 

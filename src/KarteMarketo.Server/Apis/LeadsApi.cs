@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Grains.Outbox;
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
+using KarteMarketo.Grains.Flows.LeadSync;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 

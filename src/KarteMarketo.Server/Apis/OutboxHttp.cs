@@ -2,6 +2,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace KarteMarketo.Server.Apis;

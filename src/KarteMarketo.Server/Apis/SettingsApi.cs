@@ -1,6 +1,6 @@
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Server.Settings;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,6 +1,6 @@
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Flows.LeadSync;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans;
 

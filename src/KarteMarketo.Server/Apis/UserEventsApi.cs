@@ -1,9 +1,9 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
-using KarteMarketo.Grains.Events;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Flows.MarketoActivities;
+using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 

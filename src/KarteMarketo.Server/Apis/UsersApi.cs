@@ -2,8 +2,8 @@ using System.Buffers.Text;
 using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans;
 

@@ -1,5 +1,7 @@
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.Grains.Storage;
 
 namespace KarteMarketo.Server.Hosting;

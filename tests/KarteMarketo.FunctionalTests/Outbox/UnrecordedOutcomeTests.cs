@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.MarketoSandbox;
 using Microsoft.AspNetCore.Hosting;

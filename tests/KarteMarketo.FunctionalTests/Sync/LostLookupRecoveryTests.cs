@@ -1,9 +1,9 @@
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.Grains.Storage;
-using KarteMarketo.Grains.Sync;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Grains.Flows.LeadSync;
+using KarteMarketo.Grains.Identity;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 using Orleans.Runtime;

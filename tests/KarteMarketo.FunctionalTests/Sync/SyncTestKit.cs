@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.Sync;
+using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,4 +1,6 @@
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.Server.Apis;
 
 namespace KarteMarketo.FunctionalTests.Webhooks;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.FunctionalTests.Outbox;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Grains.Identity;
 using KarteMarketo.MarketoSandbox;
 using Microsoft.Extensions.DependencyInjection;
 

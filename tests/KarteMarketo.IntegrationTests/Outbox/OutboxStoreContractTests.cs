@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
-using KarteMarketo.Grains.Events;
+using KarteMarketo.Grains.Flows.MarketoActivities;
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.CustomActivities;
+using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.IntegrationTests.Infrastructure;
 using Npgsql;
 

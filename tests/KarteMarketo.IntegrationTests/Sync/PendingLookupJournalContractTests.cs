@@ -1,5 +1,5 @@
 using KarteMarketo.Contracts;
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.IntegrationTests.Infrastructure;
 using Npgsql;
 

@@ -1,4 +1,4 @@
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.IntegrationTests.Infrastructure;
 using Npgsql;
 

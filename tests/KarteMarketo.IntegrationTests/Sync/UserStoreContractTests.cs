@@ -1,5 +1,5 @@
 using KarteMarketo.Contracts;
-using KarteMarketo.Grains.Users;
+using KarteMarketo.Grains.Identity;
 using KarteMarketo.IntegrationTests.Infrastructure;
 using Npgsql;
 

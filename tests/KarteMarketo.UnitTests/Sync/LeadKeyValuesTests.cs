@@ -1,4 +1,4 @@
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.LeadSync;
 
 namespace KarteMarketo.UnitTests.Sync;
 
@@ -86,7 +86,7 @@ public sealed class LeadKeyGrainKeyTests
     public void Keys_round_trip(string project, KarteMarketo.Contracts.LeadKeyType type, string value)
     {
         var key = KarteMarketo.Contracts.GrainKeys.LeadKey(project, type, value);
-        Assert.Equal((project, type, value), KarteMarketo.Grains.Sync.LeadKeyGrain.ParseKey(key));
+        Assert.Equal((project, type, value), KarteMarketo.Grains.Flows.LeadSync.LeadKeyGrain.ParseKey(key));
     }
 
     [Theory]
@@ -95,6 +95,6 @@ public sealed class LeadKeyGrainKeyTests
     [InlineData("k:p")]
     public void Other_keys_are_refused(string key)
     {
-        Assert.Throws<ArgumentException>(() => KarteMarketo.Grains.Sync.LeadKeyGrain.ParseKey(key));
+        Assert.Throws<ArgumentException>(() => KarteMarketo.Grains.Flows.LeadSync.LeadKeyGrain.ParseKey(key));
     }
 }

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts.Projects;
-using KarteMarketo.Grains.Sync;
+using KarteMarketo.Grains.Flows.LeadSync;
 
 namespace KarteMarketo.UnitTests.Sync;
 

@@ -1,0 +1,27 @@
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+/// <summary>
+/// The emails each project's periodic sync will look up: added (durably, before the events endpoint answers 202) as
+/// identify events arrive, moved into a run on each tick, read a chunk at a time and removed once looked up.
+/// PostgreSQL in production (<c>db/migrations/0140_periodic_sync_emails.sql</c>), memory in the embedded default.
+/// </summary>
+public interface IPeriodicSyncQueue
+{
+    /// <summary>Adds normalised emails (one already waiting or in the current run is not added again).</summary>
+    Task AddAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>Moves every waiting email into the run (a run in progress grows); returns the run's size.</summary>
+    Task<int> StartRunAsync(string projectId, CancellationToken cancellationToken = default);
+
+    /// <summary>The run's next emails in ordinal order, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<string>> NextInRunAsync(string projectId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes looked-up emails from the run.</summary>
+    Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives the rest of the run back to the waiting emails (the next tick tries again).</summary>
+    Task StopRunAsync(string projectId, CancellationToken cancellationToken = default);
+
+    /// <summary>How many emails wait for the next tick and how many the current run has left.</summary>
+    Task<(int Waiting, int InRun)> CountAsync(string projectId, CancellationToken cancellationToken = default);
+}

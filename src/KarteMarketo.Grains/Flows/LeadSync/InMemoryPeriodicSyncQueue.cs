@@ -1,0 +1,72 @@
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+/// <summary>The embedded default's queue: per project, the waiting emails and the current run's rest.</summary>
+public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (HashSet<string> Waiting, SortedSet<string> InRun)> _projects = new(StringComparer.Ordinal);
+
+    private (HashSet<string> Waiting, SortedSet<string> InRun) Of(string projectId)
+    {
+        if (!_projects.TryGetValue(projectId, out var queue))
+            _projects[projectId] = queue = (new HashSet<string>(StringComparer.Ordinal), new SortedSet<string>(StringComparer.Ordinal));
+        return queue;
+    }
+
+    public Task AddAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var queue = Of(projectId);
+            foreach (var email in emails)
+                if (!queue.InRun.Contains(email)) queue.Waiting.Add(email);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<int> StartRunAsync(string projectId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var queue = Of(projectId);
+            queue.InRun.UnionWith(queue.Waiting);
+            queue.Waiting.Clear();
+            return Task.FromResult(queue.InRun.Count);
+        }
+    }
+
+    public Task<IReadOnlyList<string>> NextInRunAsync(string projectId, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> next = Of(projectId).InRun.Take(limit).ToList();
+            return Task.FromResult(next);
+        }
+    }
+
+    public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) Of(projectId).InRun.ExceptWith(emails);
+        return Task.CompletedTask;
+    }
+
+    public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var queue = Of(projectId);
+            queue.Waiting.UnionWith(queue.InRun);
+            queue.InRun.Clear();
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<(int Waiting, int InRun)> CountAsync(string projectId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var queue = Of(projectId);
+            return Task.FromResult((queue.Waiting.Count, queue.InRun.Count));
+        }
+    }
+}

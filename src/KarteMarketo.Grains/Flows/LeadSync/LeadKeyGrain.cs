@@ -1,0 +1,256 @@
+using System.Text.Json.Nodes;
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Grains.Storage;
+using KarteMarketo.Grains.Identity;
+using Microsoft.Extensions.Options;
+
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+/// <summary>
+/// One lookup key of a project (<c>k:{project}/{email|cookie}/{value}</c>): links users, owns the realtime resync window,
+/// the lead id and the last outcome, and writes a found lead to every linked user. Email keys are tried first and hand
+/// over to the identify's cookie where no lead matched.
+/// </summary>
+[GrainType("lead-key")]
+public sealed class LeadKeyGrain(
+    [PersistentState("lead-key-state", StorageNames.Grains)] IPersistentState<LeadKeyState> state,
+    IProjectDirectory directory,
+    IUserStore users,
+    IPendingLookupJournal journal,
+    IOptions<LeadSyncOptions> options,
+    TimeProvider time) : Grain, ILeadKeyGrain
+{
+    /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
+    public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
+
+    private string _projectId = "";
+    private LeadKeyType _type;
+    private string _value = "";
+    private readonly List<TaskCompletionSource<LeadIdResolution>> _resolutionWaiters = [];
+    private DateTimeOffset? _recoveredAt;
+
+    private LeadKeyState S => state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_projectId, _type, _value) = ParseKey(this.GetPrimaryKeyString());
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Splits <c>k:{project}/{email|cookie}/{value}</c>; the value may itself contain slashes.</summary>
+    internal static (string Project, LeadKeyType Type, string Value) ParseKey(string key)
+    {
+        var first = key.IndexOf('/', 2);
+        var second = first < 0 ? -1 : key.IndexOf('/', first + 1);
+        if (!key.StartsWith("k:", StringComparison.Ordinal) || first < 0 || second < 0)
+            throw new ArgumentException($"Not a lead key: {key}", nameof(key));
+        var type = key[(first + 1)..second] switch
+        {
+            "email" => LeadKeyType.Email,
+            "cookie" => LeadKeyType.Cookie,
+            var other => throw new ArgumentException($"Unknown key type {other}", nameof(key)),
+        };
+        return (key[2..first], type, key[(second + 1)..]);
+    }
+
+    public async Task IdentifyAsync(IdentifyCommand command)
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        var now = time.GetUtcNow();
+        var dirty = await LinkAsync(command.UserId);
+
+        var lookup = false;
+        var handOver = false;
+        if (settings is not null && RealtimeApplies(settings, _type) && OutsideWindow(settings, now))
+        {
+            S.PreviousRequestAt = S.LastRequestAt;
+            S.LastRequestAt = now;
+            S.LastResult = SyncResult.Pending;
+            S.CookieFallbacks.Clear();
+            if (command.CookieFallback is not null) S.CookieFallbacks[command.UserId] = command.CookieFallback;
+            dirty = true;
+            lookup = true;
+        }
+        else if (command.CookieFallback is not null && _type == LeadKeyType.Email && settings is not null)
+        {
+            if (!RealtimeApplies(settings, _type) || S.LastResult == SyncResult.NotFound)
+                handOver = true;      // the email cannot find this user's lead: the cookie may
+            else if (S.LastResult == SyncResult.Pending)
+                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (memory only)
+        }
+
+        try
+        {
+            // Journal first: a crash after it leaves a record the recovery finds; a crash before it leaves nothing pending.
+            if (lookup) await journal.MarkAsync(_projectId, _type, _value, now);
+            if (dirty) await state.WriteStateAsync();
+        }
+        catch
+        {
+            // The state above changed in memory only: start again from what is stored (the caller sees the failure).
+            DeactivateOnIdle();
+            throw;
+        }
+        if (lookup) await QueueRealtimeLookupAsync();
+        if (handOver)
+            await CookieGrain(command.CookieFallback!).IdentifyAsync(new IdentifyCommand(command.UserId, null));
+    }
+
+    public async Task LinkUserAsync(string userId)
+    {
+        if (await LinkAsync(userId)) await state.WriteStateAsync();
+    }
+
+    public async Task RecoverLookupAsync()
+    {
+        var now = time.GetUtcNow();
+        if (S.LastResult != SyncResult.Pending || (await directory.GetAsync(_projectId)) is null)
+        {
+            await journal.ClearAsync(_projectId, _type, [_value], now);
+            return;
+        }
+        // Every silo scans: a second wake-up for the lookup this activation already queued again is ignored.
+        if (_recoveredAt is { } last && now - last < options.Value.PendingLookupRecoveryAfter) return;
+        _recoveredAt = now;
+        await journal.MarkAsync(_projectId, _type, _value, now);
+        await QueueRealtimeLookupAsync();
+    }
+
+    private Task QueueRealtimeLookupAsync() =>
+        GrainFactory.GetGrain<ILeadLookupBatcher>(GrainKeys.LookupBatcher(_projectId, _type))
+            .EnqueueAsync(new LeadLookupRequest(_value, MarketoCallPurpose.Realtime));
+
+    public async Task<LeadKeyView> GetAsync()
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        DateTimeOffset? nextEligible = S.LastRequestAt is { } start && settings is not null
+            ? start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds)
+            : null;
+        return new LeadKeyView([.. S.LinkedUsers], S.LeadId, S.LastResult, S.LastError, S.LastRequestAt, nextEligible);
+    }
+
+    public async Task<LeadIdResolution> ResolveLeadIdAsync(MarketoCallPurpose purpose)
+    {
+        // Interleaves with the other calls on purpose: it waits for the answer, which arrives as ApplyLookupResultAsync.
+        if (S.LeadId is { } known) return new LeadIdResolution(LeadIdStatus.Found, known, null);
+        var waiter = new TaskCompletionSource<LeadIdResolution>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _resolutionWaiters.Add(waiter);
+        await GrainFactory.GetGrain<ILeadLookupBatcher>(GrainKeys.LookupBatcher(_projectId, _type))
+            .EnqueueAsync(new LeadLookupRequest(_value, purpose));
+        return await waiter.Task;
+    }
+
+    public async Task RecordLeadIdAsync(long leadId)
+    {
+        if (S.LeadId == leadId) return;
+        S.LeadId = leadId;
+        await state.WriteStateAsync();
+    }
+
+    public async Task ApplyLookupResultAsync(LeadLookupResult result)
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        var handOvers = new List<(string User, string Cookie)>();
+        UserSyncUpdate? update = null;
+
+        switch (result.Result)
+        {
+            case SyncResult.Deferred:
+                if (result.Purpose == MarketoCallPurpose.Realtime && S.LastResult == SyncResult.Pending)
+                {
+                    // No permit: the window is not started, so the next identify (or the periodic sync) tries again.
+                    S.LastRequestAt = S.PreviousRequestAt;
+                    S.LastResult = SyncResult.Deferred;
+                    S.LastError = result.Error;
+                    S.CookieFallbacks.Clear();
+                }
+                else if (S.LastResult is null or SyncResult.Deferred)
+                {
+                    S.LastResult = SyncResult.Deferred;
+                    S.LastError = result.Error;
+                }
+                else
+                {
+                    CompleteWaiters(new LeadIdResolution(LeadIdStatus.Deferred, null, result.Error));
+                    return;     // an older outcome stays; nothing to write
+                }
+                CompleteWaiters(new LeadIdResolution(LeadIdStatus.Deferred, null, result.Error));
+                break;
+
+            case SyncResult.Synced when result.LeadId is { } leadId && result.LeadJson is not null && settings is not null:
+            {
+                var lead = JsonNode.Parse(result.LeadJson)!.AsObject();
+                var built = UserInfoBuilder.Build(lead, settings.Marketo, settings.FieldMappings,
+                    _type == LeadKeyType.Email ? _value : null, result.At);
+                var errors = new List<string>();
+                if (result.Error is not null) errors.Add(result.Error);
+                errors.AddRange(built.Errors);
+                S.LeadId = leadId;
+                S.LastResult = SyncResult.Synced;
+                S.LastError = errors.Count == 0 ? null : string.Join("; ", errors);
+                S.LastResultAt = result.At;
+                S.LastIdentifyJson = built.Identify.ToJsonString();
+                S.CookieFallbacks.Clear();
+                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At);
+                CompleteWaiters(new LeadIdResolution(LeadIdStatus.Found, leadId, null));
+                break;
+            }
+
+            case SyncResult.NotFound:
+                S.LeadId = null;
+                S.LastResult = SyncResult.NotFound;
+                S.LastError = result.Error;
+                S.LastResultAt = result.At;
+                if (_type == LeadKeyType.Email) handOvers.AddRange(S.CookieFallbacks.Select(kv => (kv.Key, kv.Value)));
+                S.CookieFallbacks.Clear();
+                CompleteWaiters(new LeadIdResolution(LeadIdStatus.NotFound, null, result.Error));
+                break;
+
+            default:
+                S.LastResult = SyncResult.Failed;
+                S.LastError = result.Error ?? "lookup failed";
+                S.LastResultAt = result.At;
+                S.CookieFallbacks.Clear();
+                CompleteWaiters(new LeadIdResolution(LeadIdStatus.Failed, null, S.LastError));
+                break;
+        }
+
+        await state.WriteStateAsync();
+        if (update is not null && S.LinkedUsers.Count > 0)
+            await users.ApplySyncResultAsync(_projectId, [.. S.LinkedUsers], update);
+        if (handOvers.Count > 0)
+            await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
+    }
+
+    /// <summary>Links a user (store first: it is idempotent, and the grain's list is what prevents repeating it).
+    /// Returns whether the state changed. A user linking to a key with a known lead gets the lead at once.</summary>
+    private async Task<bool> LinkAsync(string userId)
+    {
+        if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
+        await users.LinkKeyAsync(_projectId, userId, _type, _value);
+        if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
+            await users.ApplySyncResultAsync(_projectId, [userId], new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at));
+        S.LinkedUsers.Add(userId);
+        return true;
+    }
+
+    private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
+    {
+        if (S.LastRequestAt is not { } start) return true;
+        if (S.LastResult == SyncResult.Pending) return now - start >= StalePendingAfter;
+        return now >= start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
+    }
+
+    private static bool RealtimeApplies(ProjectSettings settings, LeadKeyType type) =>
+        settings.RealtimeSync.Enabled && settings.RealtimeSync.Keys.Contains(type.ToKeyword(), StringComparer.OrdinalIgnoreCase);
+
+    private ILeadKeyGrain CookieGrain(string cookie) =>
+        GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Cookie, cookie));
+
+    private void CompleteWaiters(LeadIdResolution resolution)
+    {
+        foreach (var waiter in _resolutionWaiters) waiter.TrySetResult(resolution);
+        _resolutionWaiters.Clear();
+    }
+}

@@ -1,0 +1,34 @@
+using KarteMarketo.Contracts.LeadSync;
+
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+/// <summary>What a <see cref="LeadKeyGrain"/> persists. Written only when something changes (a new link, a window
+/// start, a result), never on a repeated identify.</summary>
+[GenerateSerializer, Alias("KarteMarketo.LeadKeyState")]
+public sealed class LeadKeyState
+{
+    /// <summary>The KARTE users seen with this key.</summary>
+    [Id(0)] public List<string> LinkedUsers { get; set; } = [];
+
+    /// <summary>The lead found for the key (null: none, or not looked up yet).</summary>
+    [Id(1)] public long? LeadId { get; set; }
+
+    [Id(2)] public SyncResult? LastResult { get; set; }
+
+    [Id(3)] public string? LastError { get; set; }
+
+    /// <summary>Start of the realtime resync window: the last realtime lookup that was (or is being) made.</summary>
+    [Id(4)] public DateTimeOffset? LastRequestAt { get; set; }
+
+    /// <summary>The window start before the current one, restored when a lookup gets no permit (the window is then not started).</summary>
+    [Id(5)] public DateTimeOffset? PreviousRequestAt { get; set; }
+
+    [Id(6)] public DateTimeOffset? LastResultAt { get; set; }
+
+    /// <summary>The user info <c>identify</c> object last written to the linked users (JSON), so that a user linking later
+    /// gets it at once.</summary>
+    [Id(7)] public string? LastIdentifyJson { get; set; }
+
+    /// <summary>On an email key: user → cookie of the identify, tried where the pending lookup finds no lead.</summary>
+    [Id(8)] public Dictionary<string, string> CookieFallbacks { get; set; } = new(StringComparer.Ordinal);
+}

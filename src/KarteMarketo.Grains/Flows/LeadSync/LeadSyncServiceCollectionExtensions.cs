@@ -1,0 +1,36 @@
+using KarteMarketo.Grains.Storage;
+using KarteMarketo.Grains.Identity;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+public static class LeadSyncServiceCollectionExtensions
+{
+    /// <summary>The lead sync's services: the user store, pending-lookup journal and periodic-sync queue of the storage mode, the per-silo
+    /// field catalog, lookup executor, periodic-sync queue and intake, and the recovery of lost lookups (options section
+    /// <c>LeadSync</c>). Needs the gateway (<c>IMarketoGateway</c>) and the project directory, which their own areas
+    /// register.</summary>
+    public static IServiceCollection AddLeadSync(this IServiceCollection services, AppStorageOptions storage)
+    {
+        services.AddOptions<LeadSyncOptions>().BindConfiguration("LeadSync");
+        if (storage.UsesPostgres)
+        {
+            services.AddSingleton<IUserStore, PostgresUserStore>();
+            services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
+            services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
+        }
+        else
+        {
+            services.AddSingleton<IUserStore, InMemoryUserStore>();
+            services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
+            services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
+        }
+
+        services.AddSingleton<LeadFieldCatalog>();
+        services.AddSingleton<LeadLookupExecutor>();
+        services.AddSingleton<PeriodicSyncIntake>();
+        services.AddSingleton<PendingLookupRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
+        return services;
+    }
+}

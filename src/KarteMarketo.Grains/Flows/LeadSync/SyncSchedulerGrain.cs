@@ -1,0 +1,213 @@
+using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Projects;
+using KarteMarketo.Grains.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace KarteMarketo.Grains.Flows.LeadSync;
+
+/// <summary>
+/// The periodic sync of one project (<c>s:{project}</c>). The events endpoint adds the emails of identify events to the
+/// project's <see cref="IPeriodicSyncQueue"/> (a table, written before the 202). A reminder every <c>intervalMinutes</c>
+/// (or <c>sync/run</c>) starts a run over them: 300 emails per Marketo call, a few calls per grain turn, the next turn
+/// queued by a one-way call to itself. What the quota does not allow goes back to waiting for the next tick. The
+/// grain's own state stays small (reminder, last run), however many emails wait.
+/// </summary>
+[GrainType("sync-scheduler")]
+public sealed partial class SyncSchedulerGrain(
+    [PersistentState("sync-scheduler-state", StorageNames.Grains)] IPersistentState<SyncSchedulerState> state,
+    IProjectDirectory directory,
+    IPeriodicSyncQueue queue,
+    LeadLookupExecutor executor,
+    TimeProvider time,
+    ILogger<SyncSchedulerGrain> logger) : Grain, ISyncSchedulerGrain, IRemindable
+{
+    public const string ReminderName = "periodic-sync";
+
+    /// <summary>Marketo calls per grain turn: each is a few milliseconds plus 300 grain calls to hand results over.</summary>
+    public const int ChunksPerTurn = 3;
+
+    private string _projectId = "";
+    private bool _continuationQueued;
+    private IGrainTimer? _retryTimer;
+
+    private SyncSchedulerState S => state.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _projectId = this.GetPrimaryKeyString()[2..];
+        // Emails kept in the grain's state by earlier versions move to the queue once.
+        if (S.Pending.Count > 0 || S.Running.Count > 0)
+        {
+            await queue.AddAsync(_projectId, [.. S.Pending, .. S.Running], time.GetUtcNow(), cancellationToken);
+            if (S.Running.Count > 0) await queue.StartRunAsync(_projectId, cancellationToken);
+            S.Pending.Clear();
+            S.Running.Clear();
+            await state.WriteStateAsync(cancellationToken);
+        }
+        // A run that was cut short by a crash or a deactivation goes on.
+        if ((await queue.CountAsync(_projectId, cancellationToken)).InRun > 0) QueueContinuation();
+    }
+
+    public async Task<int> RunNowAsync()
+    {
+        var running = await StartRunAsync();
+        await state.WriteStateAsync();
+        QueueContinuation();
+        return running;
+    }
+
+    public async Task EnsureScheduledAsync()
+    {
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        if (settings is not null && await EnsureReminderAsync(settings)) await state.WriteStateAsync();
+    }
+
+    public async Task SettingsChangedAsync()
+    {
+        // Straight from the project grain: the per-silo directory may not have seen the change yet.
+        var settings = (await GrainFactory.GetGrain<IProjectGrain>(GrainKeys.Project(_projectId)).GetAsync())?.Settings;
+        if (settings is not null && await EnsureReminderAsync(settings)) await state.WriteStateAsync();
+    }
+
+    public async Task<SyncSchedulerStatus> GetStatusAsync()
+    {
+        var (waiting, inRun) = await queue.CountAsync(_projectId);
+        return new SyncSchedulerStatus(waiting, inRun, S.ReminderIntervalMinutes, S.LastTickAt, S.LastRunCompletedAt, S.LastError, S.Calls);
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != ReminderName) return;
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        if (settings is null || !settings.PeriodicSync.Enabled)
+        {
+            if (await EnsureReminderAsync(settings)) await state.WriteStateAsync();
+            return;
+        }
+        if (await queue.CountAsync(_projectId) is (0, 0)) return;   // nothing seen: no write, no call
+        await StartRunAsync();
+        await state.WriteStateAsync();
+        QueueContinuation();
+    }
+
+    public async Task ContinueRunAsync()
+    {
+        _continuationQueued = false;
+        var settings = (await directory.GetAsync(_projectId))?.Settings;
+        if (settings is null) return;
+
+        var more = true;
+        for (var i = 0; i < ChunksPerTurn && more; i++)
+        {
+            var chunk = await queue.NextInRunAsync(_projectId, LeadLookupExecutor.MaxKeysPerCall);
+            if (chunk.Count == 0)
+            {
+                more = false;
+                break;
+            }
+            LookupBatchOutcome outcome;
+            try
+            {
+                outcome = await executor.LookupAsync(_projectId, settings, LeadKeyType.Email, chunk, MarketoCallPurpose.Periodic);
+            }
+            catch (Exception ex)
+            {
+                LogRunFailed(ex, _projectId);
+                await StopRunAsync($"periodic lookup failed: {ex.GetType().Name}");
+                return;
+            }
+            S.Calls += outcome.Calls;
+
+            var sample = outcome.Results.Values.FirstOrDefault();
+            if (outcome.Denied is { } denied)
+            {
+                if (denied.Denial is QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff
+                    && denied.RetryAfter < TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes))
+                {
+                    // A short wait: go on later in this run rather than at the next tick.
+                    S.LastError = sample?.Error;
+                    await state.WriteStateAsync();
+                    _retryTimer?.Dispose();
+                    _retryTimer = this.RegisterGrainTimer(_ =>
+                    {
+                        _retryTimer?.Dispose();
+                        _retryTimer = null;
+                        return ContinueRunAsync();
+                    }, new GrainTimerCreationOptions(denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
+                    return;
+                }
+                await StopRunAsync(sample?.Error);
+                return;
+            }
+            if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Deferred))
+            {
+                await StopRunAsync(sample.Error);   // Marketo said 606/615/607: nothing was looked up
+                return;
+            }
+            if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Failed))
+            {
+                await StopRunAsync(sample.Error);   // Marketo failing: keep them for the next tick
+                return;
+            }
+
+            await Task.WhenAll(chunk.Select(email => outcome.Results.TryGetValue(email, out var result)
+                ? GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).ApplyLookupResultAsync(result)
+                : Task.CompletedTask));
+
+            await queue.CompleteAsync(_projectId, chunk);
+            S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
+            more = chunk.Count == LeadLookupExecutor.MaxKeysPerCall;
+        }
+
+        if (!more) S.LastRunCompletedAt = time.GetUtcNow();
+        // Once per turn: a crash in between only repeats the lookups of a chunk whose results were handed over but not
+        // yet removed from the queue (their results are idempotent).
+        await state.WriteStateAsync();
+        if (more) QueueContinuation();
+    }
+
+    /// <summary>Moves the waiting emails into the run (a run in progress just grows); returns the run's size.</summary>
+    private async Task<int> StartRunAsync()
+    {
+        var running = await queue.StartRunAsync(_projectId);
+        S.LastTickAt = time.GetUtcNow();
+        return running;
+    }
+
+    /// <summary>Gives the rest of the run back to waiting: the next tick tries again.</summary>
+    private async Task StopRunAsync(string? error)
+    {
+        await queue.StopRunAsync(_projectId);
+        S.LastError = error;
+        await state.WriteStateAsync();
+    }
+
+    private void QueueContinuation()
+    {
+        if (_continuationQueued) return;
+        _continuationQueued = true;
+        // One-way: returns at once; the call is queued behind this turn.
+        _ = this.AsReference<ISyncSchedulerGrain>().ContinueRunAsync();
+    }
+
+    /// <summary>Registers, re-registers (the interval changed) or drops the reminder. Returns whether the state changed.</summary>
+    private async Task<bool> EnsureReminderAsync(ProjectSettings? settings)
+    {
+        if (settings is { PeriodicSync.Enabled: true })
+        {
+            var minutes = settings.PeriodicSync.IntervalMinutes;
+            if (S.ReminderIntervalMinutes == minutes) return false;
+            var period = TimeSpan.FromMinutes(minutes);
+            await this.RegisterOrUpdateReminder(ReminderName, period, period);
+            S.ReminderIntervalMinutes = minutes;
+            return true;
+        }
+        if (S.ReminderIntervalMinutes is null) return false;
+        if (await this.GetReminder(ReminderName) is { } reminder) await this.UnregisterReminder(reminder);
+        S.ReminderIntervalMinutes = null;
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a periodic lookup threw; the emails stay pending")]
+    private partial void LogRunFailed(Exception ex, string projectId);
+}

@@ -1,0 +1,58 @@
+namespace KarteMarketo.Grains.Identity;
+
+/// <summary>
+/// The app's table of KARTE users: their lookup keys, lead ids and synced user info (PostgreSQL in production,
+/// memory in the embedded default). The lead sync writes it; the webhook flows read it.
+/// </summary>
+public interface IUserStore
+{
+    /// <summary>Records that <paramref name="userId"/> carries a key (idempotent). Called only for new links.</summary>
+    Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default);
+
+    /// <summary>The keys a user has been seen with.</summary>
+    Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>Users whose synced lead has this id.</summary>
+    Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default);
+
+    /// <summary>Whether the user has ever been seen.</summary>
+    Task<bool> ExistsAsync(string projectId, string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>Records that these users have been seen (idempotent; events other than identify create no link).</summary>
+    Task TouchUsersAsync(string projectId, IReadOnlyCollection<string> userIds, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a lead found for a key to the users linked to it. A lead found by cookie does not replace one
+    /// found by email (email is preferred), so such users are left as they are.</summary>
+    Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>What the sync wrote for a user, or null when the user was never seen.</summary>
+    Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>One page of a segment's users, ordered by user id (ordinal), after the cursor <paramref name="after"/>
+    /// (a user id), with the segment's total count.</summary>
+    Task<SegmentPage> GetSegmentAsync(string projectId, UserSegment segment, int limit, string? after,
+        CancellationToken cancellationToken = default);
+}
+
+/// <summary>A user's lookup key.</summary>
+public sealed record UserKey(LeadKeyType Type, string Value);
+
+/// <summary>A lead found for a key, as written to each linked user: <paramref name="IdentifyJson"/> is the
+/// user info's <c>identify</c> object (JSON object text) built from the lead and the project's settings.</summary>
+public sealed record UserSyncUpdate(LeadKeyType SyncedBy, long LeadId, string IdentifyJson, DateTimeOffset SyncedAt);
+
+/// <summary>A user's stored sync output. <paramref name="IdentifyJson"/> is null until a lead was found.</summary>
+public sealed record StoredUserInfo(string UserId, string? IdentifyJson, long? LeadId, LeadKeyType? SyncedBy, DateTimeOffset? SyncedAt);
+
+/// <summary>The segments of <c>GET …/segments/{segment}</c>.</summary>
+public enum UserSegment
+{
+    /// <summary><c>marketo-lead-synced</c>: users with <c>identify.marketo.id</c>.</summary>
+    MarketoLeadSynced = 0,
+    /// <summary><c>marketo-cookie-synced</c>: users whose lead was found by cookie.</summary>
+    MarketoCookieSynced = 1,
+}
+
+/// <summary>One page of a segment: the total count, the users and the cursor of the next page (null at the end).</summary>
+public sealed record SegmentPage(long Count, IReadOnlyList<string> Users, string? Next);

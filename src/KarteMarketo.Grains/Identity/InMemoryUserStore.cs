@@ -1,0 +1,132 @@
+namespace KarteMarketo.Grains.Identity;
+
+/// <summary>The user table of the embedded default: memory only, lost on restart (the host says so at start-up).</summary>
+public sealed class InMemoryUserStore : IUserStore
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Project, string User), UserRow> _users = [];
+
+    private sealed class UserRow(string userId)
+    {
+        public string UserId { get; } = userId;
+        public List<UserKey> Keys { get; } = [];
+        public string? IdentifyJson { get; set; }
+        public long? LeadId { get; set; }
+        public LeadKeyType? SyncedBy { get; set; }
+        public DateTimeOffset? SyncedAt { get; set; }
+    }
+
+    public Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var row = GetOrAdd(projectId, userId);
+            var key = new UserKey(type, value);
+            if (!row.Keys.Contains(key)) row.Keys.Add(key);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<UserKey> keys = _users.TryGetValue((projectId, userId), out var row) ? [.. row.Keys] : [];
+            return Task.FromResult(keys);
+        }
+    }
+
+    public Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> users = [.. _users.Where(kv => kv.Key.Project == projectId && kv.Value.LeadId == leadId)
+                .Select(kv => kv.Key.User).Order(StringComparer.Ordinal)];
+            return Task.FromResult(users);
+        }
+    }
+
+    public Task<bool> ExistsAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_users.ContainsKey((projectId, userId)));
+        }
+    }
+
+    public Task TouchUsersAsync(string projectId, IReadOnlyCollection<string> userIds, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            foreach (var userId in userIds) GetOrAdd(projectId, userId);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            foreach (var userId in userIds)
+            {
+                var row = GetOrAdd(projectId, userId);
+                if (!UserSyncRules.MayApply(row.SyncedBy, row.LeadId, update.SyncedBy)) continue;
+                row.IdentifyJson = update.IdentifyJson;
+                row.LeadId = update.LeadId;
+                row.SyncedBy = update.SyncedBy;
+                row.SyncedAt = update.SyncedAt;
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_users.TryGetValue((projectId, userId), out var row)
+                ? new StoredUserInfo(row.UserId, row.IdentifyJson, row.LeadId, row.SyncedBy, row.SyncedAt)
+                : null);
+        }
+    }
+
+    public Task<SegmentPage> GetSegmentAsync(string projectId, UserSegment segment, int limit, string? after,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var members = _users.Where(kv => kv.Key.Project == projectId && UserSyncRules.IsMember(segment, kv.Value.LeadId, kv.Value.SyncedBy))
+                .Select(kv => kv.Key.User).Order(StringComparer.Ordinal).ToList();
+            var page = members.Where(u => after is null || string.CompareOrdinal(u, after) > 0).Take(limit + 1).ToList();
+            var next = page.Count > limit ? page[limit - 1] : null;
+            if (page.Count > limit) page.RemoveAt(limit);
+            return Task.FromResult(new SegmentPage(members.Count, page, next));
+        }
+    }
+
+    private UserRow GetOrAdd(string projectId, string userId)
+    {
+        if (!_users.TryGetValue((projectId, userId), out var row))
+        {
+            row = new UserRow(userId);
+            _users.Add((projectId, userId), row);
+        }
+        return row;
+    }
+}
+
+/// <summary>The rules both user stores follow.</summary>
+internal static class UserSyncRules
+{
+    /// <summary>Email is preferred: a lead found by cookie does not replace one found by email.</summary>
+    public static bool MayApply(LeadKeyType? currentSyncedBy, long? currentLeadId, LeadKeyType incoming) =>
+        incoming == LeadKeyType.Email || currentSyncedBy != LeadKeyType.Email || currentLeadId is null;
+
+    public static bool IsMember(UserSegment segment, long? leadId, LeadKeyType? syncedBy) => segment switch
+    {
+        UserSegment.MarketoLeadSynced => leadId is not null,
+        UserSegment.MarketoCookieSynced => leadId is not null && syncedBy == LeadKeyType.Cookie,
+        _ => false,
+    };
+}

@@ -1,0 +1,184 @@
+using KarteMarketo.Grains.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace KarteMarketo.Grains.Identity;
+
+/// <summary>The user table in PostgreSQL (<c>db/migrations/0100_users.sql</c>), through the host's one <see cref="NpgsqlDataSource"/>.
+/// The two writes of the lead sync's hot path (new links, sync results) are group-committed: key grains writing at the
+/// same moment share one statement, and each returns once its rows are stored.</summary>
+public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
+{
+    private readonly NpgsqlDataSource dataSource;
+    private readonly GroupCommit<KeyLink> _links;
+    private readonly GroupCommit<SyncWrite> _syncs;
+
+    private sealed record KeyLink(string ProjectId, string UserId, LeadKeyType Type, string Value);
+    private sealed record SyncWrite(string ProjectId, IReadOnlyCollection<string> UserIds, UserSyncUpdate Update);
+
+    public PostgresUserStore(NpgsqlDataSource dataSource)
+    {
+        this.dataSource = dataSource;
+        _links = new GroupCommit<KeyLink>(WriteLinksAsync, maxItems: 1_000);
+        _syncs = new GroupCommit<SyncWrite>(WriteSyncResultsAsync, maxItems: 500);
+    }
+
+    public Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default) =>
+        _links.AddAsync(new KeyLink(projectId, userId, type, value), cancellationToken);
+
+    private async Task WriteLinksAsync(IReadOnlyList<KeyLink> links)
+    {
+        // One round trip: the user rows (if new), then the keys (the key refers to its user).
+        var projects = links.Select(l => l.ProjectId).ToArray();
+        var users = links.Select(l => l.UserId).ToArray();
+        await using var batch = dataSource.CreateBatch();
+        var user = new NpgsqlBatchCommand(
+            "INSERT INTO users (project_id, user_id) SELECT * FROM unnest(@p, @u) ORDER BY 1, 2 ON CONFLICT DO NOTHING");
+        user.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
+        user.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
+        var key = new NpgsqlBatchCommand(
+            "INSERT INTO user_keys (project_id, user_id, key_type, key_value) SELECT * FROM unnest(@p, @u, @t, @v) ON CONFLICT DO NOTHING");
+        key.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
+        key.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
+        key.Parameters.Add(PostgresArrays.Of("t", NpgsqlDbType.Text, links.Select(l => l.Type.ToKeyword()).ToArray()));
+        key.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, links.Select(l => l.Value).ToArray()));
+        batch.BatchCommands.Add(user);
+        batch.BatchCommands.Add(key);
+        await batch.ExecuteNonQueryAsync();
+    }
+
+    public async Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT key_type, key_value FROM user_keys WHERE project_id = @p AND user_id = @u ORDER BY created_at, key_type, key_value");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("u", userId);
+        var keys = new List<UserKey>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            keys.Add(new UserKey(ParseType(reader.GetString(0)), reader.GetString(1)));
+        return keys;
+    }
+
+    public async Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT user_id FROM users WHERE project_id = @p AND lead_id = @l ORDER BY user_id");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("l", leadId);
+        var users = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) users.Add(reader.GetString(0));
+        return users;
+    }
+
+    public async Task<bool> ExistsAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT 1 FROM users WHERE project_id = @p AND user_id = @u");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("u", userId);
+        return await command.ExecuteScalarAsync(cancellationToken) is not null;
+    }
+
+    public async Task TouchUsersAsync(string projectId, IReadOnlyCollection<string> userIds, CancellationToken cancellationToken = default)
+    {
+        if (userIds.Count == 0) return;
+        await using var command = dataSource.CreateCommand(
+            "INSERT INTO users (project_id, user_id) SELECT @p, unnest(@users) ON CONFLICT DO NOTHING");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.Add(PostgresArrays.Of("users", NpgsqlDbType.Text, userIds.ToArray()));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
+        CancellationToken cancellationToken = default) =>
+        userIds.Count == 0 ? Task.CompletedTask : _syncs.AddAsync(new SyncWrite(projectId, userIds, update), cancellationToken);
+
+    private async Task WriteSyncResultsAsync(IReadOnlyList<SyncWrite> writes)
+    {
+        // An upsert may touch a row once: fold the writes of one user in arrival order with the same rule the statement
+        // applies against the stored row (UserSyncRules.MayApply: a cookie result never replaces an email-found lead).
+        var rows = new Dictionary<(string Project, string User), UserSyncUpdate>();
+        foreach (var write in writes)
+        {
+            foreach (var userId in write.UserIds)
+            {
+                var key = (write.ProjectId, userId);
+                if (!rows.TryGetValue(key, out var current) || UserSyncRules.MayApply(current.SyncedBy, current.LeadId, write.Update.SyncedBy))
+                    rows[key] = write.Update;
+            }
+        }
+        await using var command = dataSource.CreateCommand("""
+            INSERT INTO users AS t (project_id, user_id, info, lead_id, synced_by, synced_at)
+            SELECT p, u, i::jsonb, l, b, a FROM unnest(@p, @u, @info, @lead, @by, @at) AS r(p, u, i, l, b, a) ORDER BY p, u
+            ON CONFLICT (project_id, user_id) DO UPDATE
+               SET info = excluded.info, lead_id = excluded.lead_id, synced_by = excluded.synced_by,
+                   synced_at = excluded.synced_at, updated_at = now()
+             WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL
+            """);
+        command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Keys.Select(k => k.Project).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, rows.Keys.Select(k => k.User).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("info", NpgsqlDbType.Text, rows.Values.Select(v => v.IdentifyJson).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("lead", NpgsqlDbType.Bigint, rows.Values.Select(v => v.LeadId).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("by", NpgsqlDbType.Text, rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("at", NpgsqlDbType.TimestampTz, rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray()));
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT info::text, lead_id, synced_by, synced_at FROM users WHERE project_id = @p AND user_id = @u");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("u", userId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken)) return null;
+        return new StoredUserInfo(
+            userId,
+            reader.IsDBNull(0) ? null : reader.GetString(0),
+            reader.IsDBNull(1) ? null : reader.GetInt64(1),
+            reader.IsDBNull(2) ? null : ParseType(reader.GetString(2)),
+            reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3));
+    }
+
+    public async Task<SegmentPage> GetSegmentAsync(string projectId, UserSegment segment, int limit, string? after,
+        CancellationToken cancellationToken = default)
+    {
+        // The WHERE clauses match the partial indexes of 0100_users.sql word for word, so the planner can use them.
+        var filter = segment == UserSegment.MarketoCookieSynced
+            ? "lead_id IS NOT NULL AND synced_by = 'cookie'"
+            : "lead_id IS NOT NULL";
+        await using var batch = dataSource.CreateBatch();
+        var count = new NpgsqlBatchCommand($"SELECT count(*) FROM users WHERE project_id = @p AND {filter}");
+        count.Parameters.AddWithValue("p", projectId);
+        var page = new NpgsqlBatchCommand(
+            $"SELECT user_id FROM users WHERE project_id = @p AND {filter} AND (@after::text IS NULL OR user_id > @after) ORDER BY user_id LIMIT @limit");
+        page.Parameters.AddWithValue("p", projectId);
+        page.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)after ?? DBNull.Value });
+        page.Parameters.AddWithValue("limit", limit + 1);
+        batch.BatchCommands.Add(count);
+        batch.BatchCommands.Add(page);
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var total = reader.GetInt64(0);
+        await reader.NextResultAsync(cancellationToken);
+        var users = new List<string>();
+        while (await reader.ReadAsync(cancellationToken)) users.Add(reader.GetString(0));
+        string? next = null;
+        if (users.Count > limit)
+        {
+            users.RemoveAt(limit);
+            next = users[^1];
+        }
+        return new SegmentPage(total, users, next);
+    }
+
+    private static LeadKeyType ParseType(string keyword) => keyword == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _links.DisposeAsync();
+        await _syncs.DisposeAsync();
+    }
+}
