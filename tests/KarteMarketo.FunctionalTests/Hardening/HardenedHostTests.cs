@@ -113,6 +113,32 @@ public sealed class HardenedHostTests
         Assert.True(rotated.Headers.CacheControl?.NoStore, $"key rotation ({(int)rotated.StatusCode}): no-store");
     }
 
+    [Theory]
+    [InlineData("endpoint", "http://attacker.example:9/rest")]
+    [InlineData("identity", "http://127.0.0.2:9/identity")]
+    [InlineData("identity", "http://127.0.0.1:10/identity")]
+    public async Task A_masked_secret_does_not_follow_a_new_host(string field, string url)
+    {
+        await using var factory = new SettingsAppFactory();
+        using var admin = factory.CreateAdminClient();
+        await admin.PutSettingsOkAsync("mask-rebind", MinimalSettings());
+        var read = await admin.GetSettingsOkAsync("mask-rebind");
+        var masked = (string)read["marketo"]!["clientSecret"]!;
+
+        var rebound = MinimalSettings(masked);
+        rebound["marketo"]![field] = url;
+        using var response = await admin.PutSettingsAsync("mask-rebind", rebound);
+
+        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal(["marketo.clientSecret"], ErrorPaths(problem));
+        Assert.Equal(UnreachableRest, (string)(await admin.GetSettingsOkAsync("mask-rebind"))["marketo"]!["endpoint"]!);
+
+        // The same host with another path keeps the stored secret, as before.
+        var samePlace = MinimalSettings(masked);
+        samePlace["marketo"]!["endpoint"] = "http://127.0.0.1:9/other/rest";
+        await admin.PutSettingsOkAsync("mask-rebind", samePlace);
+    }
+
     [Fact]
     public async Task Outbound_calls_refuse_private_addresses_without_telling_the_caller_the_address()
     {
