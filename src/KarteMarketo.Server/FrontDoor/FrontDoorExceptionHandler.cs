@@ -57,8 +57,10 @@ internal sealed class FrontDoorExceptionHandler(IProblemDetailsService problemDe
             switch (ex)
             {
                 case DbException:
+                // A silo that stayed unreachable beyond the request's deadline (ClusterCallRetry tried until then).
                 case SiloUnavailableException:
                 case OrleansMessageRejectionException:
+                case Orleans.Runtime.Messaging.ConnectionFailedException:
                 case TimeoutException:
                     return true;
                 case UnavailableExceptionFallbackException fallback
