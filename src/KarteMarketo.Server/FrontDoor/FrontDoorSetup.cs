@@ -22,6 +22,7 @@ public static class FrontDoorSetup
 
     public static WebApplication UseKarteMarketoFrontDoor(this WebApplication app)
     {
+        app.UseMiddleware<ClusterRetryScopeMiddleware>();
         app.UseMiddleware<RequestLogMiddleware>();
         app.Use((context, next) =>
         {
