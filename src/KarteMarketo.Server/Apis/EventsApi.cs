@@ -6,6 +6,8 @@ using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
+using KarteMarketo.Grains.Telemetry;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans;
 
@@ -18,6 +20,11 @@ public static class EventsApi
 
     /// <summary>Most grain calls in flight for one request: enough to keep the silo busy, few enough not to flood it.</summary>
     public const int MaxFanOut = 64;
+
+    /// <summary>Requests of identify events only, by how they were answered: <c>path=shortcut</c> (no grain call) or
+    /// <c>path=grain</c>.</summary>
+    private static readonly Counter<long> IdentifyRequests = KarteMarketoMetrics.Meter.CreateCounter<long>(
+        "kartemarketo.events.identify_requests", description: "Identify-only event requests, by path (shortcut: no grain call)");
 
     /// <summary>Endpoints: KARTE events in.</summary>
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder app)
@@ -53,8 +60,13 @@ public static class EventsApi
         HashSet<string> seenUsers;
         if (IdentifyEvents.TryRead(bytes.Value) is { } fast)
         {
-            if (await TryShortcutAsync(projectId, record, fast, services, cancellationToken)) return Accepted(fast.Length);
+            if (await TryShortcutAsync(projectId, record, fast, services, cancellationToken))
+            {
+                IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "shortcut"));
+                return Accepted(fast.Length);
+            }
             if (CheckFast(fast) is not { } checkedFast) return await SlowPathAsync(projectId, record, bytes.Value, services, cancellationToken);
+            IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "grain"));
             identifies = checkedFast;
             count = fast.Length;
             seenUsers = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
