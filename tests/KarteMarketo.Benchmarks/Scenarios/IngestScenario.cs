@@ -143,7 +143,7 @@ internal static class IngestScenario
         double ceiling = 0;
         Console.WriteLine($"  storage ceiling: WriteStateAsync loops on the same database, {options.CeilingSeconds} s each");
         await ceilingHost.RunAsync("new", Math.Min(2, options.CeilingSeconds), 16, cancellationToken);   // JIT, pool
-        foreach (var (mode, concurrency) in new[] { ("new", 32), ("new", 128), ("update", 32) })
+        foreach (var (mode, concurrency) in new[] { ("new", 32), ("new", 100), ("new", 256), ("update", 32) })
         {
             var run = await ceilingHost.RunAsync(mode, options.CeilingSeconds, concurrency, cancellationToken);
             ceilings.Add(run);
