@@ -23,6 +23,7 @@ app.MapMarketoWebhooksApi();
 app.MapUserEventsApi();
 app.MapKarteWebhooksApi();
 app.MapLeadsApi();
+app.MapKarteWritesApi();
 app.MapEmbeddedSandbox();
 
 await app.RunAsync();

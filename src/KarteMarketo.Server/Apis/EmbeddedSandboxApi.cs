@@ -1,5 +1,6 @@
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.MarketoSandbox;
+using KarteMarketo.MarketoSandbox.Karte;
 
 namespace KarteMarketo.Server.Apis;
 
@@ -9,6 +10,10 @@ public static class EmbeddedSandboxApi
     /// <c>/sandbox/marketo/identity</c>, control <c>/sandbox/marketo/_sandbox</c>.</summary>
     public const string Prefix = "/sandbox/marketo";
 
+    /// <summary>The KARTE stand-in's mount point: <c>karte.endpoint</c> of the demo project, its listing at
+    /// <c>/sandbox/karte/_karte/received</c>.</summary>
+    public const string KartePrefix = "/sandbox/karte";
+
     /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo, only in the embedded default (no ConnectionStrings:Postgres).</summary>
     public static IEndpointRouteBuilder MapEmbeddedSandbox(this IEndpointRouteBuilder app)
     {
@@ -16,6 +21,7 @@ public static class EmbeddedSandboxApi
         if (!storage.UsesPostgres)
         {
             app.MapMarketoSandbox(Prefix);
+            app.MapKarteStandIn(KartePrefix);
         }
         return app;
     }

@@ -1,6 +1,7 @@
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Server.Settings;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -28,6 +29,7 @@ public static class SettingsApi
         IProjectDirectory Directory,
         SettingsValidator Validator,
         MarketoConnectionCheck ConnectionCheck,
+        KarteConnectionCheck KarteCheck,
         ILoggerFactory LoggerFactory);
 
     internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> PutSettingsAsync(
@@ -40,20 +42,63 @@ public static class SettingsApi
 
         var grain = services.Grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId));
         var settings = validation.Settings!;
-        if (HasMaskedSecret(settings.Marketo))
+        if (HasMaskedSecret(settings.Marketo) || IsMasked(settings.Karte.AppToken))
         {
             // Only a read copy sent back needs the stored secrets; read them fresh, not from the cache.
             var errors = new ValidationErrors();
-            settings = KeepMaskedSecrets(settings, (await grain.GetAsync())?.Settings, errors);
+            var stored = (await grain.GetAsync())?.Settings;
+            settings = KeepMaskedSecrets(settings, stored, errors);
+            settings = KeepMaskedAppToken(settings, stored, errors);
             if (errors.HasErrors) return Problems.Validation(errors);
         }
 
         var saved = await grain.SaveSettingsAsync(settings);
         services.Directory.Invalidate(projectId);
         await NotifySyncSchedulerAsync(services, projectId);
+        await NotifyKarteDispatcherAsync(services, projectId);
         var connection = await services.ConnectionCheck.CheckAsync(projectId, settings.Marketo, cancellationToken);
-        return TypedResults.Ok(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection));
+        var karteConnection = await services.KarteCheck.CheckAsync(projectId, settings.Karte, cancellationToken);
+        return TypedResults.Ok(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection, karteConnection));
     }
+
+    /// <summary>KARTE writes paused for a refused app token resume once the settings change (API.md, "KARTE write-back").
+    /// The settings are saved already; a failure here leaves the pause until its periodic recheck.</summary>
+    private static async Task NotifyKarteDispatcherAsync(SettingsServices services, string projectId)
+    {
+        try
+        {
+            await services.Grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(projectId)).SettingsChangedAsync();
+        }
+        catch (Exception ex)
+        {
+            services.LoggerFactory.CreateLogger("KarteMarketo.Settings")
+                .LogWarning(ex, "Project {ProjectId}: the KARTE write dispatcher did not take the new settings yet", projectId);
+        }
+    }
+
+    /// <summary>
+    /// <c>karte.appToken</c> sent back masked keeps the stored token, unless <c>karte.endpoint</c> moves to another
+    /// host: a token must not follow the settings to a host it was not issued for (API.md, "Secrets follow their host").
+    /// </summary>
+    private static ProjectSettings KeepMaskedAppToken(ProjectSettings incoming, ProjectSettings? stored, ValidationErrors errors)
+    {
+        var k = incoming.Karte;
+        if (!IsMasked(k.AppToken)) return incoming;
+        var storedKarte = stored?.Karte;
+        if (storedKarte?.AppToken is not null && !SameHost(storedKarte.Endpoint, k.Endpoint))
+        {
+            errors.Add("karte.appToken", "must be sent in full when karte.endpoint moves to another host");
+            return incoming;
+        }
+        var token = Keep("karte.appToken", k.AppToken!, storedKarte?.AppToken, errors);
+        return incoming with { Karte = k with { AppToken = token ?? k.AppToken } };
+    }
+
+    private static bool IsMasked(string? secret) => secret?.StartsWith(MaskPrefix, StringComparison.Ordinal) == true;
+
+    private static bool SameHost(string a, string b) =>
+        Uri.TryCreate(a, UriKind.Absolute, out var x) && Uri.TryCreate(b, UriKind.Absolute, out var y)
+        && string.Equals(x.Host, y.Host, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The periodic sync's reminder follows the settings: registered, re-registered on a new interval, or
     /// dropped. The settings are saved already; a failure here only delays that until the project's next identify.</summary>

@@ -3,6 +3,7 @@ using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
 using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.Grains.Storage;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 
 namespace KarteMarketo.Server.Hosting;
 
@@ -18,6 +19,9 @@ public static class AreaServices
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
+        // KARTE write-back: the write client, its queue in the shared outbox, the dispatcher's options. The returned
+        // builder is the KARTE HttpClient's: outbound guards (no redirects is set by the client itself) attach to it.
+        builder.Services.AddKarteWriteBack(builder.Configuration, storage);
         return builder;
     }
 }
