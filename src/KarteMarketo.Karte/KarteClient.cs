@@ -84,6 +84,12 @@ public sealed class KarteClient(HttpClient http, IOptions<KarteClientOptions> op
             return new KarteWriteResult(KarteWriteOutcome.Retry, null, null,
                 $"KARTE did not answer within {Options.Timeout.TotalSeconds:0.#} s");
         }
+        catch (HttpRequestException ex) when (ex.GetType() != typeof(HttpRequestException))
+        {
+            // A host's outbound guard refused the call (a private address, an oversized answer): its own text carries
+            // no address, and sending again would meet the same refusal.
+            return new KarteWriteResult(KarteWriteOutcome.Failed, null, null, $"the call to KARTE was refused: {ex.Message}");
+        }
         catch (HttpRequestException ex)
         {
             // The message may name the remote address; the error kind does not.

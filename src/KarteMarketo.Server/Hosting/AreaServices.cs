@@ -19,8 +19,7 @@ public static class AreaServices
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
-        // KARTE write-back: the write client, its queue in the shared outbox, the dispatcher's options. The returned
-        // builder is the KARTE HttpClient's: outbound guards (no redirects is set by the client itself) attach to it.
+        // KARTE write-back: the write client (behind the outbound guard), its queue in the shared outbox, the dispatcher's options.
         builder.Services.AddKarteWriteBack(builder.Configuration, storage);
         return builder;
     }

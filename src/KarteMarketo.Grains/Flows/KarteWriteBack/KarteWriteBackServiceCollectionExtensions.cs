@@ -1,5 +1,6 @@
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Karte;
+using KarteMarketo.Marketo.Outbound;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +17,8 @@ public static class KarteWriteBackServiceCollectionExtensions
         if (storage.UsesPostgres) services.AddSingleton<IKarteWriteQueue, PostgresKarteWriteQueue>();
         else services.AddSingleton<IKarteWriteQueue, InMemoryKarteWriteQueue>();
         services.AddSingleton<KarteWriteBackService>();
-        return services.AddKarteClient(configuration);
+        // The host's outbound guard, as for every call to a project-configured URL: no redirects, private addresses
+        // refused after DNS (unless Outbound:AllowPrivateAddresses), answers over 16 MiB cut off.
+        return services.AddKarteClient(configuration).AddOutboundGuard();
     }
 }
