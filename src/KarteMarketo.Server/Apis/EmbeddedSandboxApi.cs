@@ -14,11 +14,13 @@ public static class EmbeddedSandboxApi
     /// <c>/sandbox/karte/_karte/received</c>.</summary>
     public const string KartePrefix = "/sandbox/karte";
 
-    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo, only in the embedded default (no ConnectionStrings:Postgres).</summary>
+    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo and the KARTE stand-in at /sandbox/karte, only where
+    /// <c>Sandbox:Enabled</c> (by default: the embedded default under Development; see <see cref="DemoDefaults"/>).</summary>
     public static IEndpointRouteBuilder MapEmbeddedSandbox(this IEndpointRouteBuilder app)
     {
         var storage = app.ServiceProvider.GetRequiredService<AppStorageOptions>();
-        if (!storage.UsesPostgres)
+        if (DemoDefaults.SandboxEnabled(app.ServiceProvider.GetRequiredService<IConfiguration>(),
+                app.ServiceProvider.GetRequiredService<IHostEnvironment>(), storage))
         {
             app.MapMarketoSandbox(Prefix);
             app.MapKarteStandIn(KartePrefix);
