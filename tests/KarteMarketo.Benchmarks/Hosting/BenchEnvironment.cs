@@ -44,6 +44,7 @@ internal sealed class BenchEnvironment(BenchOptions options, string runId, strin
             ["Orleans__ClusterId"] = "bench-" + runId,
             ["Orleans__ServiceId"] = "bench-" + runId,
             ["Orleans__AdvertisedIP"] = "127.0.0.1",
+            ["Outbound__AllowPrivateAddresses"] = "true",
             // Per-request logging on the console would measure the console.
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
