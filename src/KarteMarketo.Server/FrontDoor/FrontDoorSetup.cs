@@ -21,6 +21,7 @@ public static class FrontDoorSetup
 
     public static WebApplication UseKarteMarketoFrontDoor(this WebApplication app)
     {
+        app.UseMiddleware<ClusterRetryScopeMiddleware>();
         app.UseMiddleware<RequestLogMiddleware>();
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
