@@ -16,6 +16,7 @@ public static class SettingsServiceCollectionExtensions
         services.AddSingleton<SettingsValidator>();
         services.AddSingleton<MarketoConnectionCheck>();
         services.AddSingleton<KarteConnectionCheck>();
+        services.AddSingleton<ProjectSettingsService>();
         return services;
     }
 }
