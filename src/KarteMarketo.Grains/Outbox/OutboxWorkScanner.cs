@@ -12,7 +12,9 @@ namespace KarteMarketo.Grains.Outbox;
 /// <summary>
 /// Wakes the dispatchers of projects with due rows: once when the host has started (so work accepted before a crash
 /// or restart resumes) and then every <see cref="OutboxOptions.ScanInterval"/> (so rows whose dispatcher was collected,
-/// or lived on a silo that died, are picked up by a live one). One indexed query per interval and silo.
+/// or lived on a silo that died, are picked up by a live one). One indexed query per interval and silo. That scan is
+/// the second net for a dead silo's claims: <see cref="TakeOverAsync"/> (run by <see cref="SiloDeathWatch"/> when
+/// membership declares a silo dead) returns them to pending at once and wakes their dispatchers.
 /// </summary>
 public sealed partial class OutboxWorkScanner(
     IOutboxStore store,
@@ -20,7 +22,7 @@ public sealed partial class OutboxWorkScanner(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     IOptions<OutboxOptions> options,
-    ILogger<OutboxWorkScanner> logger) : PeriodicSiloScan(lifetime, time)
+    ILogger<OutboxWorkScanner> logger) : PeriodicSiloScan(lifetime, time), IDeadSiloTakeover
 {
     protected override TimeSpan Interval => options.Value.ScanInterval;
 
@@ -30,13 +32,7 @@ public sealed partial class OutboxWorkScanner(
         try
         {
             var work = await store.FindWorkAsync(Time.GetUtcNow(), cancellationToken);
-            foreach (var item in work)
-            {
-                IOutboxDispatcherGrain dispatcher = item.Kind == OutboxKind.Activities
-                    ? grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(item.ProjectId))
-                    : grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(item.ProjectId));
-                await dispatcher.WakeAsync(0);
-            }
+            foreach (var item in work) await WakeAsync(item);
             return work.Count;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -45,6 +41,36 @@ public sealed partial class OutboxWorkScanner(
             return 0;
         }
     }
+
+    /// <summary>Puts the rows claimed on dead silos back and wakes their dispatchers; returns how many dispatchers.
+    /// A wake-up that fails leaves the rows pending and due: the next scan wakes them.</summary>
+    public async Task<int> TakeOverAsync(IReadOnlyCollection<string> deadHolders, CancellationToken cancellationToken)
+    {
+        var work = await store.TakeOverAsync(deadHolders, Time.GetUtcNow(), cancellationToken);
+        foreach (var item in work)
+        {
+            try
+            {
+                await WakeAsync(item);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogWakeFailed(ex, item.ProjectId);
+            }
+        }
+        return work.Count;
+    }
+
+    private Task WakeAsync(OutboxWork item)
+    {
+        IOutboxDispatcherGrain dispatcher = item.Kind == OutboxKind.Activities
+            ? grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(item.ProjectId))
+            : grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(item.ProjectId));
+        return dispatcher.WakeAsync(0);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: waking a dispatcher after a silo died failed; the outbox scan will")]
+    private partial void LogWakeFailed(Exception ex, string projectId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox scan failed; trying again at the next interval")]
     private partial void LogScanFailed(Exception ex);

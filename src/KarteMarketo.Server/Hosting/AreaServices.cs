@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
@@ -18,6 +19,7 @@ public static class AreaServices
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
+        builder.Services.AddSiloTakeover(); // failover: a silo declared dead has its pending lookups and outbox claims taken over
         return builder;
     }
 }
