@@ -32,7 +32,10 @@ public sealed partial class OutboxWorkScanner(
         try
         {
             var work = await store.FindWorkAsync(Time.GetUtcNow(), cancellationToken);
-            foreach (var item in work) await WakeAsync(item);
+            foreach (var item in work)
+            {
+                await Dispatcher(grains, item.ProjectId, item.Kind).WakeAsync(0);
+            }
             return work.Count;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -51,7 +54,7 @@ public sealed partial class OutboxWorkScanner(
         {
             try
             {
-                await WakeAsync(item);
+                await Dispatcher(grains, item.ProjectId, item.Kind).WakeAsync(0);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -61,16 +64,17 @@ public sealed partial class OutboxWorkScanner(
         return work.Count;
     }
 
-    private Task WakeAsync(OutboxWork item)
-    {
-        IOutboxDispatcherGrain dispatcher = item.Kind == OutboxKind.Activities
-            ? grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(item.ProjectId))
-            : grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(item.ProjectId));
-        return dispatcher.WakeAsync(0);
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: waking a dispatcher after a silo died failed; the outbox scan will")]
     private partial void LogWakeFailed(Exception ex, string projectId);
+
+    /// <summary>The dispatcher grain of a project's outbox of <paramref name="kind"/>.</summary>
+    public static IOutboxDispatcherGrain Dispatcher(IGrainFactory grains, string projectId, OutboxKind kind) => kind switch
+    {
+        OutboxKind.Activities => grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(projectId)),
+        OutboxKind.Leads => grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(projectId)),
+        OutboxKind.Karte => grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(projectId)),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox scan failed; trying again at the next interval")]
     private partial void LogScanFailed(Exception ex);
