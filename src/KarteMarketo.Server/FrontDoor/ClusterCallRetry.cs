@@ -74,6 +74,7 @@ internal sealed partial class ClusterCallRetry(
         var cancellation = scope?.Aborted ?? CancellationToken.None;
         var settings = options.Value;
         var delay = settings.FirstDelay;
+        var triedAfterDeath = false;
         for (var attempt = 1; ; attempt++)
         {
             Exception? failure;
@@ -94,6 +95,13 @@ internal sealed partial class ClusterCallRetry(
             }
 
             var left = settings.Deadline - time.GetElapsedTime(started);
+            // A call that waited for a silo until it was declared dead gets one more try even past the deadline: that is
+            // the moment the grain can activate elsewhere, and the wait was the cluster's, not the request's.
+            if (left <= TimeSpan.Zero && !triedAfterDeath && IsDeclaredDead(failure))
+            {
+                triedAfterDeath = true;
+                left = settings.FirstDelay;
+            }
             if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             {
                 LogGaveUp(failure.GetType().Name, context.InterfaceName, context.MethodName, attempt);
@@ -124,6 +132,13 @@ internal sealed partial class ClusterCallRetry(
         {
             if (ex is OrleansMessageRejectionException or ConnectionFailedException or SiloUnavailableException) return true;
         }
+        return false;
+    }
+
+    private static bool IsDeclaredDead(Exception exception)
+    {
+        for (var ex = exception; ex is not null; ex = ex.InnerException)
+            if (ex is SiloUnavailableException) return true;
         return false;
     }
 

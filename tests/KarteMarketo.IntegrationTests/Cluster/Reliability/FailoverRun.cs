@@ -139,26 +139,32 @@ public sealed class FailoverRun : IAsyncDisposable
         [.. Project.Ledger.Where(s => s.Answer != Answer.Accepted && !(s.Answer == Answer.ConnectionFailed && WasDown(s.Host, s.At, s.Ended)))];
 
     /// <summary>p99 of identify → synced for users accepted in the window, or null when there were none.</summary>
-    public TimeSpan? SyncP99(DateTimeOffset from, DateTimeOffset to)
+    public TimeSpan? SyncP99(DateTimeOffset from, DateTimeOffset to) => P99(Project.SyncLatencies(from, to));
+
+    private static TimeSpan? P99(List<TimeSpan> latencies)
     {
-        var latencies = Project.SyncLatencies(from, to);
         if (latencies.Count == 0) return null;
         latencies.Sort();
         return latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(latencies.Count * 0.99) - 1)];
     }
 
-    /// <summary>The steady state: users accepted from 5 s into the load until 3 s before the first fault.</summary>
-    public TimeSpan? SteadySyncP99(DateTimeOffset firstFault) => SyncP99(LoadStarted + TimeSpan.FromSeconds(5), firstFault - TimeSpan.FromSeconds(3));
+    /// <summary>The steady state: requests sent from 2 s into the load until 3 s before the first fault and answered
+    /// before it (on a loaded machine the first answers take seconds, so the window goes by when they were sent).</summary>
+    public TimeSpan? SteadySyncP99(DateTimeOffset firstFault) => P99(Project.SyncLatencies(s =>
+        s.At >= LoadStarted + TimeSpan.FromSeconds(2) && s.At < firstFault - TimeSpan.FromSeconds(3) && s.Ended < firstFault));
 
     /// <summary>Users accepted around a kill: from 3 s before it (their lookups may sit in the dead silo's batcher)
     /// until 5 s after (accepted while the cluster was declaring it dead).</summary>
-    public TimeSpan? KillSyncP99(Kill kill) => SyncP99(kill.At - TimeSpan.FromSeconds(3), kill.At + TimeSpan.FromSeconds(5));
+    public TimeSpan? KillSyncP99(Kill kill) => P99(Project.SyncLatencies(s => AroundKill(s, kill)));
+
+    /// <summary>Sent from 3 s before the kill until 5 s after it (by when sent: on a loaded machine answers take seconds).</summary>
+    private static bool AroundKill(Sent s, Kill kill) => s.At >= kill.At - TimeSpan.FromSeconds(3) && s.At < kill.At + TimeSpan.FromSeconds(5);
 
     /// <summary>Last time a user accepted around the kill showed up synced, measured from the kill.</summary>
     public TimeSpan? AllSyncedAfter(Kill kill)
     {
-        var window = Project.Ledger.Where(s => s.Kind == "identify" && s.Answer == Answer.Accepted
-            && s.Ended >= kill.At - TimeSpan.FromSeconds(3) && s.Ended < kill.At + TimeSpan.FromSeconds(5)).SelectMany(s => s.Users ?? [s.Key]).ToList();
+        var window = Project.Ledger.Where(s => s.Kind == "identify" && s.Answer == Answer.Accepted && AroundKill(s, kill))
+            .SelectMany(s => s.Users ?? [s.Key]).ToList();
         if (window.Count == 0) return null;
         var times = window.Select(u => Project.SyncWatch.TryGetValue(u, out var at) ? at : (DateTimeOffset?)null).ToList();
         return times.Any(t => t is null) ? null : times.Max()!.Value - kill.At;

@@ -190,8 +190,11 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
     /// <summary>Identify → synced latencies of the users accepted in [<paramref name="from"/>, <paramref name="to"/>)
     /// (by when their request was answered): one per user, from <see cref="SyncWatch"/>; users never seen synced are left
     /// out, and so are users whose lead an earlier user already looked up (they are synced from the key at once).</summary>
-    public List<TimeSpan> SyncLatencies(DateTimeOffset from, DateTimeOffset to) =>
-        [.. ledger.Where(s => s.Kind == "identify" && s.Answer == Answer.Accepted && s.Ended >= from && s.Ended < to)
+    public List<TimeSpan> SyncLatencies(DateTimeOffset from, DateTimeOffset to) => SyncLatencies(s => s.Ended >= from && s.Ended < to);
+
+    /// <summary>The same for the accepted identify requests that <paramref name="which"/> selects.</summary>
+    public List<TimeSpan> SyncLatencies(Func<Sent, bool> which) =>
+        [.. ledger.Where(s => s.Kind == "identify" && s.Answer == Answer.Accepted && which(s))
             .SelectMany(s => (s.Users ?? [s.Key]).Where(IsFirstOfItsLead)
                 .Select(u => SyncWatch.TryGetValue(u, out var at) ? at - s.Ended : (TimeSpan?)null))
             .Where(t => t is not null).Select(t => t!.Value < TimeSpan.Zero ? TimeSpan.Zero : t.Value)];
