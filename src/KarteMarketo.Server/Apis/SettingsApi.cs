@@ -68,6 +68,17 @@ public static class SettingsApi
             services.LoggerFactory.CreateLogger("KarteMarketo.Settings")
                 .LogWarning(ex, "Project {ProjectId}: the periodic sync scheduler did not take the new settings yet", projectId);
         }
+        try
+        {
+            // A move to another Marketo instance: leads of the old one are dropped from the users and every key is
+            // looked up again (key grains forget theirs on their own, at their next use).
+            await services.Grains.GetGrain<ILeadBacklogGrain>(GrainKeys.LeadBacklog(projectId)).SettingsChangedAsync();
+        }
+        catch (Exception ex)
+        {
+            services.LoggerFactory.CreateLogger("KarteMarketo.Settings")
+                .LogWarning(ex, "Project {ProjectId}: the lead backlog did not take the new settings yet", projectId);
+        }
     }
 
     internal static async Task<Results<Ok<SettingsResponse>, ProblemHttpResult>> GetSettingsAsync(

@@ -64,10 +64,10 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.FindWorkAsync(now, cancellationToken);
     public Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
         CancellationToken cancellationToken = default) => inner.ListAsync(projectId, kind, statuses, limit, cancellationToken);
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
-        inner.GetCookieAssociationAsync(projectId, cookie, cancellationToken);
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
-        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, cookie, leadId, now, cancellationToken);
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
+        inner.GetCookieAssociationAsync(projectId, instance, token, cancellationToken);
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, instance, token, leadId, now, cancellationToken);
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
 
@@ -18,14 +19,18 @@ public static class LeadSyncServiceCollectionExtensions
             services.AddSingleton<IUserStore, PostgresUserStore>();
             services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, PostgresLeadKeyBacklog>();
         }
         else
         {
             services.AddSingleton<IUserStore, InMemoryUserStore>();
             services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, InMemoryLeadKeyBacklog>();
         }
 
+        // The KARTE write-back replaces it with its own (registered before or after: TryAdd keeps the first).
+        services.TryAddSingleton<ILeadGoneWriteBack, NoLeadGoneWriteBack>();
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<PeriodicSyncIntake>();
