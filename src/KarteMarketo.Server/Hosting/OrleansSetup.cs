@@ -29,6 +29,7 @@ public static class OrleansSetup
             builder.Services.AddHostedService<DatabaseMigrationService>();
         }
 
+        builder.Services.Configure<FrontDoor.ClusterRetryOptions>(configuration.GetSection("FrontDoor:ClusterRetry"));
         builder.UseOrleans(silo =>
         {
             if (storage.UsesPostgres)
@@ -89,6 +90,10 @@ public static class OrleansSetup
             // GrainCollectionOptions (e.g. CollectionAge, CollectionQuantum) from Orleans:GrainCollection; Orleans' defaults
             // otherwise. The benchmark shortens the age to measure memory after idle activations are collected.
             silo.Configure<GrainCollectionOptions>(configuration.GetSection("Orleans:GrainCollection"));
+
+            // Front-door grain calls whose target silo is unreachable are tried again until the request's deadline
+            // (FrontDoor:ClusterRetry), so a live host does not refuse requests while the cluster declares a dead one dead.
+            silo.AddOutgoingGrainCallFilter<FrontDoor.ClusterCallRetry>();
 
             silo.AddDashboard(o =>
             {
