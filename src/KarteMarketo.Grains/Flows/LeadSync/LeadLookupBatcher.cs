@@ -223,8 +223,10 @@ public sealed partial class LeadLookupBatcher(
         });
         var delivered = (await Task.WhenAll(deliveries)).OfType<string>().ToList();
         if (purpose == MarketoCallPurpose.Realtime) await ForgetAsync(delivered, takenAt);
+        // Not awaited: it only spares the periodic run a lookup, and the next batch must not wait for it (a database
+        // that is slow to answer would hold every later lookup of this silo back).
         if (purpose == MarketoCallPurpose.Realtime && _type == LeadKeyType.Email && settings.PeriodicSync.Enabled)
-            await MarkLookedUpAsync(keys, results);
+            _ = MarkLookedUpAsync(keys, results);
         return null;
     }
 
