@@ -3,6 +3,7 @@ using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 using Microsoft.Extensions.Options;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -18,7 +19,7 @@ public sealed class LeadKeyGrain(
     IProjectDirectory directory,
     IUserStore users,
     IPendingLookupJournal journal,
-    ILeadGoneWriteBack writeBack,
+    KarteWriteBackService writeBack,
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain
 {
@@ -231,7 +232,8 @@ public sealed class LeadKeyGrain(
                 S.LastIdentifyJson = built.Identify.ToJsonString();
                 S.CookieFallbacks.Clear();
                 S.BackloggedAt = null;
-                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At, settings.Marketo.InstanceId);
+                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At, settings.Marketo.InstanceId)
+                    { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
                 CompleteWaiters(new LeadIdResolution(LeadIdStatus.Found, leadId, null));
                 break;
             }
@@ -262,11 +264,15 @@ public sealed class LeadKeyGrain(
 
         await state.WriteStateAsync();
         if (update is not null && S.LinkedUsers.Count > 0)
+        {
             await users.ApplySyncResultAsync(_projectId, [.. S.LinkedUsers], update);
+            if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
+        }
         if (leadGone && S.LinkedUsers.Count > 0)
         {
+            // Cleared first, so that only users that had the lead are written to KARTE as gone (once).
             var lost = await users.ClearLeadAsync(_projectId, [.. S.LinkedUsers], _type);
-            if (lost.Count > 0) await writeBack.LeadGoneAsync(_projectId, lost);
+            if (lost.Count > 0) await writeBack.EnqueueLeadGoneAsync(_projectId, lost);
         }
         if (handOvers.Count > 0)
             await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
@@ -281,7 +287,12 @@ public sealed class LeadKeyGrain(
         if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
         var replaced = await users.LinkKeyAsync(_projectId, userId, _type, _value);
         if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
-            await users.ApplySyncResultAsync(_projectId, [userId], new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at, S.Instance));
+        {
+            var settings = (await directory.GetAsync(_projectId))?.Settings;
+            var update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at, S.Instance) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
+            await users.ApplySyncResultAsync(_projectId, [userId], update);
+            if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
+        }
         S.LinkedUsers.Add(userId);
         while (S.LinkedUsers.Count > LeadKeyLinks.MaxUsersPerKey)
         {

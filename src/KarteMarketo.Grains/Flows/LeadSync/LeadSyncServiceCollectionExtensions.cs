@@ -1,7 +1,6 @@
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
 
@@ -29,8 +28,6 @@ public static class LeadSyncServiceCollectionExtensions
             services.AddSingleton<ILeadKeyBacklog, InMemoryLeadKeyBacklog>();
         }
 
-        // The KARTE write-back replaces it with its own (registered before or after: TryAdd keeps the first).
-        services.TryAddSingleton<ILeadGoneWriteBack, NoLeadGoneWriteBack>();
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<PeriodicSyncIntake>();
