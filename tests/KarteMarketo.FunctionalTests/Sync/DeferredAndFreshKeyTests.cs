@@ -37,7 +37,8 @@ public sealed class CountingStorageAppFactory : KarteMarketoAppFactory
                 (sp, key) => new CountingGrainStorage((IGrainStorage)factory(sp, key), this));
 
             services.RemoveAll<IPendingLookupJournal>();
-            services.AddSingleton<IPendingLookupJournal>(new CountingJournal(new InMemoryPendingLookupJournal(), this));
+            services.AddSingleton<IPendingLookupJournal>(sp =>
+                new CountingJournal(ActivatorUtilities.CreateInstance<InMemoryPendingLookupJournal>(sp), this));
             services.RemoveAll<IUserStore>();
             services.AddSingleton<IUserStore>(new CountingUserStore(new InMemoryUserStore(), this));
         });
@@ -78,6 +79,9 @@ public sealed class CountingStorageAppFactory : KarteMarketoAppFactory
 
         public Task<IReadOnlyList<PendingLookup>> FindOlderThanAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default) =>
             inner.FindOlderThanAsync(before, limit, cancellationToken);
+
+        public Task<IReadOnlyList<PendingLookup>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, int limit,
+            CancellationToken cancellationToken = default) => inner.TakeOverAsync(deadHolders, limit, cancellationToken);
     }
 
     private sealed class CountingUserStore(IUserStore inner, CountingStorageAppFactory counter) : IUserStore
