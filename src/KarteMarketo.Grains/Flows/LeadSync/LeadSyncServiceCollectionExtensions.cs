@@ -19,12 +19,14 @@ public static class LeadSyncServiceCollectionExtensions
             services.AddSingleton<IUserStore, PostgresUserStore>();
             services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, PostgresLeadKeyBacklog>();
         }
         else
         {
             services.AddSingleton<IUserStore, InMemoryUserStore>();
             services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, InMemoryLeadKeyBacklog>();
         }
 
         services.AddSingleton<LeadFieldCatalog>();
