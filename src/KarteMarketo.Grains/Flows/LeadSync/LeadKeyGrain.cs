@@ -19,6 +19,7 @@ public sealed class LeadKeyGrain(
     IProjectDirectory directory,
     IUserStore users,
     IPendingLookupJournal journal,
+    KarteWriteBackService karte,
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain
 {
@@ -233,6 +234,9 @@ public sealed class LeadKeyGrain(
     {
         if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
         await users.LinkKeyAsync(_projectId, userId, _type, _value);
+        // Marketo events kept against this key reach KARTE for the new user too (before the link is remembered, so a
+        // crash here repeats it; repeats are no-ops).
+        await karte.EnqueueEventsForNewLinkAsync(_projectId, userId, _type, _value);
         if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
         {
             var settings = (await directory.GetAsync(_projectId))?.Settings;
