@@ -33,6 +33,11 @@ public interface IOutboxStore
     /// gone. Rows that were being sent are flagged as possible duplicates.</summary>
     Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>Returns the in-flight rows claimed on silos that were declared dead (<c>holder</c>) to pending, due now
+    /// (flagged as possible duplicates where they were being sent), and says whose dispatchers to wake. Each row goes
+    /// back once, whoever calls.</summary>
+    Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>When the next pending row of a project and kind is due, or null when none is pending.</summary>
     Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default);
 

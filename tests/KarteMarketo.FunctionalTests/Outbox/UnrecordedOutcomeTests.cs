@@ -58,6 +58,8 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.MarkSendingAsync(leaseId, ids, now, cancellationToken);
     public Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.RecoverAsync(projectId, kind, now, cancellationToken);
+    public Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        inner.TakeOverAsync(deadHolders, now, cancellationToken);
     public Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default) =>
         inner.NextDueAsync(projectId, kind, cancellationToken);
     public Task<IReadOnlyList<OutboxWork>> FindWorkAsync(DateTimeOffset now, CancellationToken cancellationToken = default) =>

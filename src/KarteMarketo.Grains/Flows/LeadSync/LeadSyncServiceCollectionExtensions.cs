@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,7 @@ public static class LeadSyncServiceCollectionExtensions
         services.AddSingleton<PeriodicSyncIntake>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
+        services.AddSingleton<IDeadSiloTakeover>(sp => sp.GetRequiredService<PendingLookupRecovery>());
         return services;
     }
 }
