@@ -13,7 +13,7 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
     private readonly Dictionary<long, string?> _holders = [];
     private readonly Dictionary<long, OutboxRow> _rows = [];
     private readonly Dictionary<(string Project, OutboxKind Kind, string DeliveryId), long> _byDelivery = [];
-    private readonly Dictionary<(string Project, string Cookie), long> _associations = [];
+    private readonly Dictionary<(string Project, string Instance, string Token), long> _associations = [];
     private long _nextId;
 
     public Task<IReadOnlySet<string>> EnqueueAsync(string projectId, OutboxKind kind, IReadOnlyList<OutboxEntry> entries,
@@ -204,20 +204,20 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
         }
     }
 
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default)
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            return Task.FromResult(_associations.TryGetValue((projectId, cookie), out var lead) ? lead : (long?)null);
+            return Task.FromResult(_associations.TryGetValue((projectId, instance, token), out var lead) ? lead : (long?)null);
         }
     }
 
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
         CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            _associations[(projectId, cookie)] = leadId;
+            _associations[(projectId, instance, token)] = leadId;
         }
         return Task.CompletedTask;
     }

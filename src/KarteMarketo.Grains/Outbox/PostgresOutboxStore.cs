@@ -224,25 +224,27 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder?
         return await command.ExecuteNonQueryAsync(cancellationToken);
     });
 
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync(async () =>
     {
         await using var command = dataSource.CreateCommand(
-            "SELECT lead_id FROM lead_cookie_associations WHERE project_id = @project AND cookie = @cookie");
+            "SELECT lead_id FROM lead_cookie_tokens WHERE project_id = @project AND instance = @instance AND token = @token");
         command.Parameters.AddWithValue("project", projectId);
-        command.Parameters.AddWithValue("cookie", cookie);
+        command.Parameters.AddWithValue("instance", instance);
+        command.Parameters.AddWithValue("token", token);
         return await command.ExecuteScalarAsync(cancellationToken) is long lead ? lead : (long?)null;
     });
 
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
         CancellationToken cancellationToken = default) => PostgresCalls.RunAsync(async () =>
     {
         await using var command = dataSource.CreateCommand("""
-            INSERT INTO lead_cookie_associations (project_id, cookie, lead_id, associated_at) VALUES (@project, @cookie, @lead, @now)
-            ON CONFLICT (project_id, cookie) DO UPDATE SET lead_id = excluded.lead_id, associated_at = excluded.associated_at
+            INSERT INTO lead_cookie_tokens (project_id, instance, token, lead_id, associated_at) VALUES (@project, @instance, @token, @lead, @now)
+            ON CONFLICT (project_id, instance, token) DO UPDATE SET lead_id = excluded.lead_id, associated_at = excluded.associated_at
             """);
         command.Parameters.AddWithValue("project", projectId);
-        command.Parameters.AddWithValue("cookie", cookie);
+        command.Parameters.AddWithValue("instance", instance);
+        command.Parameters.AddWithValue("token", token);
         command.Parameters.AddWithValue("lead", leadId);
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         await command.ExecuteNonQueryAsync(cancellationToken);

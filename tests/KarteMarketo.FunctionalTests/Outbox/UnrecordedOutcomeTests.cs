@@ -70,10 +70,10 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.CountByStatusAsync(projectId, kind, cancellationToken);
     public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.MakeDueAsync(projectId, kind, now, cancellationToken);
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
-        inner.GetCookieAssociationAsync(projectId, cookie, cancellationToken);
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
-        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, cookie, leadId, now, cancellationToken);
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
+        inner.GetCookieAssociationAsync(projectId, instance, token, cancellationToken);
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, instance, token, leadId, now, cancellationToken);
 }
 
 /// <summary>

@@ -121,13 +121,15 @@ public abstract class OutboxStoreContractTests
     }
 
     [Fact]
-    public async Task Cookie_associations_are_remembered_per_project()
+    public async Task Cookie_associations_are_remembered_per_project_and_instance()
     {
-        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
-        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 7, T0);
-        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 8, T0);
-        Assert.Equal(8, await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
-        Assert.Null(await Outbox.GetCookieAssociationAsync("k2", "id:1&token:a"));
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "111-AAA-111", "_mch-a"));
+        await Outbox.RecordCookieAssociationAsync("k1", "111-AAA-111", "_mch-a", 7, T0);
+        await Outbox.RecordCookieAssociationAsync("k1", "111-AAA-111", "_mch-a", 8, T0);
+        Assert.Equal(8, await Outbox.GetCookieAssociationAsync("k1", "111-AAA-111", "_mch-a"));
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k2", "111-AAA-111", "_mch-a"));
+        // A lead id of one instance says nothing about another.
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "222-BBB-222", "_mch-a"));
     }
 
     [Fact]

@@ -19,17 +19,20 @@ public static class LeadSyncServiceCollectionExtensions
             services.AddSingleton<IUserStore, PostgresUserStore>();
             services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, PostgresLeadKeyBacklog>();
         }
         else
         {
             services.AddSingleton<IUserStore, InMemoryUserStore>();
             services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, InMemoryLeadKeyBacklog>();
         }
 
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<PeriodicSyncIntake>();
+        services.AddSingleton<IdentifyShortcuts>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
         services.AddSingleton<IDeadSiloTakeover>(sp => sp.GetRequiredService<PendingLookupRecovery>());
