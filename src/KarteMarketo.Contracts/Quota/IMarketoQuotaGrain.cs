@@ -20,6 +20,29 @@ public interface IMarketoQuotaGrain : IGrainWithStringKey
     /// <summary>The day's figures for <c>GET …/quota</c>.</summary>
     [Alias("GetSnapshotAsync")]
     Task<QuotaSnapshot> GetSnapshotAsync(QuotaSettings limits);
+
+    /// <summary>Asked by each silo's usage reconciler: when Marketo's own count is due to be read (every few minutes
+    /// while the instance is in use), the project to read it as; otherwise null. A claim moves the next reading on,
+    /// so only one silo reads per period.</summary>
+    [Alias("ClaimUsageReadAsync")]
+    Task<string?> ClaimUsageReadAsync();
+
+    /// <summary>What the claimed reading came to. The grain makes no Marketo call itself.</summary>
+    [Alias("ReportUsageAsync")]
+    Task ReportUsageAsync(UsageReading reading);
+}
+
+/// <summary>Marketo's <c>stats/usage.json</c> as the reconciler read it: the day's total (<see cref="Day"/> and
+/// <see cref="Total"/>), or no figure after a failed call, or <see cref="RetryAfter"/> when no permit was granted.</summary>
+[GenerateSerializer, Immutable, Alias("KarteMarketo.UsageReading")]
+public sealed record UsageReading(
+    [property: Id(0)] DateOnly? Day,
+    [property: Id(1)] int? Total,
+    [property: Id(2)] TimeSpan? RetryAfter)
+{
+    public static UsageReading Read(DateOnly day, int total) => new(day, total, null);
+    public static UsageReading NoFigure { get; } = new(null, null, null);
+    public static UsageReading Refused(TimeSpan retryAfter) => new(null, null, retryAfter);
 }
 
 /// <summary>What a Marketo call is for; the day is rationed between these.</summary>

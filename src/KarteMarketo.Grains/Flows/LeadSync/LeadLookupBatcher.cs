@@ -1,5 +1,6 @@
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
+using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -61,10 +62,7 @@ public sealed partial class LeadLookupBatcher(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var key = this.GetPrimaryKeyString();
-        var slash = key.LastIndexOf('/');
-        _projectId = key[2..slash];
-        _type = key[(slash + 1)..] == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
+        (_projectId, _type) = GrainKeys.ParseLookupBatcher(this.GetPrimaryKeyString());
         return Task.CompletedTask;
     }
 
@@ -190,9 +188,8 @@ public sealed partial class LeadLookupBatcher(
         try
         {
             var outcome = await executor.LookupAsync(_projectId, settings, _type, keys, purpose);
-            if (outcome.Denied is { Denial: QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff } denied
-                && denied.RetryAfter <= MaxRetryWait)
-                return denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromMilliseconds(100);
+            if (outcome.Deferred is { Reason: var reason, Delay: var wait } && reason.IsShortWait() && wait <= MaxRetryWait)
+                return wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(100);
             results = outcome.Results;
         }
         catch (Exception ex)

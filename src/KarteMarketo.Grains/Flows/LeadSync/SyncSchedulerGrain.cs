@@ -1,6 +1,7 @@
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
+using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -34,7 +35,7 @@ public sealed partial class SyncSchedulerGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _projectId = this.GetPrimaryKeyString()[2..];
+        _projectId = GrainKeys.ParseSyncScheduler(this.GetPrimaryKeyString());
         // Emails kept in the grain's state by earlier versions move to the queue once.
         if (S.Pending.Count > 0 || S.Running.Count > 0)
         {
@@ -119,10 +120,9 @@ public sealed partial class SyncSchedulerGrain(
             S.Calls += outcome.Calls;
 
             var sample = outcome.Results.Values.FirstOrDefault();
-            if (outcome.Denied is { } denied)
+            if (outcome.Deferred is { } deferred)
             {
-                if (denied.Denial is QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff
-                    && denied.RetryAfter < TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes))
+                if (deferred.Reason.IsShortWait() && deferred.Delay < TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes))
                 {
                     // A short wait: go on later in this run rather than at the next tick.
                     S.LastError = sample?.Error;
@@ -133,15 +133,11 @@ public sealed partial class SyncSchedulerGrain(
                         _retryTimer?.Dispose();
                         _retryTimer = null;
                         return ContinueRunAsync();
-                    }, new GrainTimerCreationOptions(denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
+                    }, new GrainTimerCreationOptions(deferred.Delay > TimeSpan.Zero ? deferred.Delay : TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
                     return;
                 }
+                // The day's budget, or Marketo said 606/615/607: nothing was looked up; the next tick tries again.
                 await StopRunAsync(sample?.Error);
-                return;
-            }
-            if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Deferred))
-            {
-                await StopRunAsync(sample.Error);   // Marketo said 606/615/607: nothing was looked up
                 return;
             }
             if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Failed))
