@@ -302,7 +302,7 @@ public sealed class MarketoClient : IMarketoClient
         catch (HttpRequestException exception)
         {
             // Connection refused, reset, DNS: the call never reached Marketo, so it is not counted.
-            return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("connection", exception.Message)], null, false, token.Token, Counted: false);
+            return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("connection", Outbound.OutboundErrors.Describe(exception))], null, false, token.Token, Counted: false);
         }
 
         using (response)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using KarteMarketo.Marketo.Outbound;
 
 namespace KarteMarketo.Marketo;
 
@@ -28,7 +29,9 @@ public static class MarketoServiceCollectionExtensions
             })
             // The identity URI carries the client secret as a query parameter (as the spec declares it); the default
             // request loggers would write that URI, so they are removed and the client logs without secrets itself.
-            .RemoveAllLoggers();
+            .RemoveAllLoggers()
+            // No redirects, no private addresses (unless Outbound:AllowPrivateAddresses), bodies at most 16 MiB.
+            .AddOutboundGuard();
         return services;
     }
 }

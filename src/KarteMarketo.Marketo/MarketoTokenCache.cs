@@ -82,8 +82,10 @@ public sealed class MarketoTokenCache(TimeProvider timeProvider, IOptionsMonitor
         }
         catch (HttpRequestException exception)
         {
-            logger.LogWarning("Marketo identity call for client {ClientId} failed: {Reason}", connection.ClientId, exception.Message);
-            return TokenOutcome.Fail(MarketoResultKind.Transient, "identity", exception.Message, reached: false);
+            // The exception's own text names the remote address; callers get a description without it.
+            var reason = Outbound.OutboundErrors.Describe(exception);
+            logger.LogWarning("Marketo identity call for client {ClientId} failed: {Reason}", connection.ClientId, reason);
+            return TokenOutcome.Fail(MarketoResultKind.Transient, "identity", reason, reached: false);
         }
 
         using (response)

@@ -14,6 +14,8 @@ internal sealed class BenchOptions
 
     public string ServerDll { get; init; } = "";
     public string SandboxDll { get; init; } = "";
+    public string FloorDll { get; init; } = "";
+    public string StorageCeilingDll { get; init; } = "";
     public string OutputDirectory { get; init; } = "benchmark-results";
 
     /// <summary>Small figures everywhere: checks that the harness works end to end in about a minute.</summary>
@@ -25,6 +27,10 @@ internal sealed class BenchOptions
     public int IngestUsers { get; init; } = 10_000;
     public int IngestBatchSize { get; init; } = 100;
     public double PacedSeconds { get; init; } = 10;
+    /// <summary>Rounds of floor and server measured back to back.</summary>
+    public int IngestRounds { get; init; } = 2;
+    /// <summary>PostgreSQL mode: seconds of each storage-ceiling loop and of the new-user phase.</summary>
+    public double CeilingSeconds { get; init; } = 10;
 
     // sync
     public double SyncRate { get; init; } = 300;
@@ -52,8 +58,10 @@ internal sealed class BenchOptions
           --postgres "<connection string>"   run the server in PostgreSQL mode (default: embedded, in memory)
           --smoke                            small figures, to check the harness (about a minute per scenario)
           --out <dir>                        results folder (default benchmark-results)
-          --server-dll <path> --sandbox-dll <path>   override the Release builds found at build time
-          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10
+          --server-dll <path> --sandbox-dll <path> --floor-dll <path> --storage-ceiling-dll <path>
+                                             override the Release builds found at build time
+          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --rounds 2
+                  --ceiling-seconds 10 (PostgreSQL mode: the raw write ceiling and the new-user rate)
           sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
           memory: --memory-keys 100000,1000000 --memory-budget-seconds 150 --collection-age-seconds 30 --collection-wait-seconds 60
           quota:  --daily-limit 10 --reserve-percent 10 --quota-multiplier 10 --quota-sample-every 100 --quota-settle-seconds 60
@@ -93,12 +101,16 @@ internal sealed class BenchOptions
             Postgres = S("postgres"),
             ServerDll = S("server-dll") ?? BuiltPath("ServerDll"),
             SandboxDll = S("sandbox-dll") ?? BuiltPath("SandboxDll"),
+            FloorDll = S("floor-dll") ?? BuiltPath("FloorDll"),
+            StorageCeilingDll = S("storage-ceiling-dll") ?? BuiltPath("StorageCeilingDll"),
             OutputDirectory = S("out") ?? "benchmark-results",
             IngestConcurrency = I("concurrency", 32, 16),
             IngestSeconds = D("ingest-seconds", 15, 3),
             IngestUsers = I("ingest-users", 10_000, 2_000),
             IngestBatchSize = I("batch-size", 100, 100),
             PacedSeconds = D("paced-seconds", 10, 3),
+            IngestRounds = I("rounds", 2, 1),
+            CeilingSeconds = D("ceiling-seconds", 10, 3),
             SyncRate = D("sync-rate", 300, 100),
             SyncSeconds = D("sync-seconds", 20, 4),
             SyncSampleEvery = I("sync-sample-every", 30, 10),

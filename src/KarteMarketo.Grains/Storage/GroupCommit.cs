@@ -6,7 +6,8 @@ namespace KarteMarketo.Grains.Storage;
 /// Group commit for small writes that many grains make at the same moment: callers queue an item and await it; one
 /// writer takes everything waiting (up to <c>maxItems</c>) and stores it with a single statement, so a burst of N
 /// writes costs one round trip and one commit instead of N. A caller returns only once its item is durable, and sees
-/// the write's exception if it failed.
+/// the write's exception if it failed. When a group fails for anything but an outage, its items are written again one
+/// by one, so a value the database refuses fails only its own caller.
 /// </summary>
 internal sealed class GroupCommit<T> : IAsyncDisposable
 {
@@ -42,12 +43,32 @@ internal sealed class GroupCommit<T> : IAsyncDisposable
                 await _write([.. batch.Select(e => e.Item)]);
                 foreach (var entry in batch) entry.Done.TrySetResult();
             }
+            catch (Exception ex) when (batch.Count > 1 && !IsUnavailable(ex))
+            {
+                // One bad item (a value the database refuses) must not fail the others sharing its statement, which may
+                // belong to other projects: write each on its own, so only the bad one sees the error.
+                foreach (var entry in batch)
+                {
+                    try
+                    {
+                        await _write([entry.Item]);
+                        entry.Done.TrySetResult();
+                    }
+                    catch (Exception single)
+                    {
+                        entry.Done.TrySetException(single);
+                    }
+                }
+            }
             catch (Exception ex)
             {
                 foreach (var entry in batch) entry.Done.TrySetException(ex);
             }
         }
     }
+
+    /// <summary>An outage fails every item alike; retrying them one by one would only multiply the waiting.</summary>
+    private static bool IsUnavailable(Exception ex) => ex is StoreUnavailableException;
 
     public async ValueTask DisposeAsync()
     {

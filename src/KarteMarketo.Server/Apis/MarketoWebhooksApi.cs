@@ -152,6 +152,8 @@ public static partial class MarketoWebhooksApi
             {
                 return (null, Problems.BadRequest("The form body is malformed."));
             }
+            if (TextRule.CheckForm(form) is { } bad)
+                return (null, Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed."));
             var fromForm = new JsonObject();
             foreach (var (name, value) in form)
             {

@@ -30,6 +30,7 @@ public static class FrontDoorSetup
         // Marketo sandbox, which must answer exactly as Marketo does, nor the dashboard.
         app.UseWhen(context => !IsPassThrough(context.Request.Path), branch => branch.UseStatusCodePages());
         app.UseMiddleware<RequestBodyLimitMiddleware>();
+        app.UseMiddleware<TextRuleMiddleware>();
         app.UseRouting();
         app.UseMiddleware<ProjectAuthMiddleware>();
         return app;

@@ -16,6 +16,8 @@ namespace KarteMarketo.Server.FrontDoor;
 /// <item>a <c>Content-Type</c> that is not JSON → 415 (no <c>Content-Type</c> at all is read as JSON);</item>
 /// <item>an empty body, malformed JSON (syntax, invalid UTF-8, duplicate property names, nesting deeper than 64) or a
 /// top-level <c>null</c> → 400 with a <c>detail</c> naming line and byte;</item>
+/// <item>a string holding U+0000 or a lone surrogate, or a control character in an id, name or key
+/// (<see cref="TextRule"/>) → 400 naming its JSON path;</item>
 /// <item>a value of the wrong type for the target DTO → 400 with <c>errors</c> keyed by its JSON path
 /// (<c>{ "quota.dailyLimit": ["must be an integer"] }</c>, <c>{ "[3].userId": ["must be a string"] }</c>).</item>
 /// </list>
@@ -74,6 +76,10 @@ public static class JsonBody
         // The parser checks UTF-8 inside strings only when they are read, which may be long after this point.
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
             return new(null, Problems.BadRequest("The request body is not valid UTF-8."));
+
+        // Before parsing, so it holds for every endpoint: text that storage cannot hold is refused, naming its path.
+        if (TextRule.Check(bytes) is { } bad)
+            return new(null, Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed."));
 
         try
         {

@@ -44,6 +44,7 @@ internal sealed class BenchEnvironment(BenchOptions options, string runId, strin
             ["Orleans__ClusterId"] = "bench-" + runId,
             ["Orleans__ServiceId"] = "bench-" + runId,
             ["Orleans__AdvertisedIP"] = "127.0.0.1",
+            ["Outbound__AllowPrivateAddresses"] = "true",
             // Per-request logging on the console would measure the console.
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
@@ -55,6 +56,35 @@ internal sealed class BenchEnvironment(BenchOptions options, string runId, strin
             TimeSpan.FromSeconds(options.Postgres is null ? 90 : 180), cancellationToken);
         _hosts.Add(host);
         return new ServerHandle(host, CreateClient(host.BaseAddress, _adminKey, 16), options.IngestConcurrency);
+    }
+
+    /// <summary>Starts the floor (tests/KarteMarketo.Benchmarks.Floor): Kestrel that only parses the identify bodies.</summary>
+    public async Task<ProcessHost> StartFloorAsync(string name, CancellationToken cancellationToken)
+    {
+        var host = await ProcessHost.StartAsync(name, options.FloorDll, new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        }, "/ready", logDirectory, TimeSpan.FromSeconds(60), cancellationToken);
+        _hosts.Add(host);
+        return host;
+    }
+
+    /// <summary>PostgreSQL mode: starts the storage-ceiling silo (tests/KarteMarketo.Benchmarks.StorageCeiling) on the
+    /// same database. The server must have migrated it first.</summary>
+    public async Task<StorageCeilingHandle> StartStorageCeilingAsync(string name, CancellationToken cancellationToken)
+    {
+        var postgres = options.Postgres ?? throw new InvalidOperationException("the storage ceiling needs --postgres");
+        var host = await ProcessHost.StartAsync(name, options.StorageCeilingDll, new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ConnectionStrings__Postgres"] = postgres,
+            ["Orleans__SiloPort"] = ProcessHost.FreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["Orleans__GatewayPort"] = ProcessHost.FreeTcpPort().ToString(CultureInfo.InvariantCulture),
+            ["Orleans__ClusterId"] = "ceiling-" + runId,
+            ["Orleans__ServiceId"] = "ceiling-" + runId,
+        }, "/ready", logDirectory, TimeSpan.FromSeconds(90), cancellationToken);
+        _hosts.Add(host);
+        return new StorageCeilingHandle(host, CreateClient(host.BaseAddress, null, 4), runId);
     }
 
     public static HttpClient CreateClient(Uri baseAddress, string? bearer, int connections)
@@ -124,6 +154,22 @@ internal sealed class SandboxHandle(ProcessHost host, HttpClient client)
     }
 
     private static StringContent Json(JsonNode node) => new(node.ToJsonString(), Encoding.UTF8, "application/json");
+}
+
+/// <summary>The storage-ceiling process: <c>POST /run</c> drives its WriteStateAsync loop and answers the figures.</summary>
+internal sealed class StorageCeilingHandle(ProcessHost host, HttpClient client, string runId)
+{
+    public ProcessHost Host => host;
+
+    /// <summary>One loop: "new" (every write a grain never written: activation read + insert) or "update".</summary>
+    public async Task<JsonObject> RunAsync(string mode, double seconds, int concurrency, CancellationToken cancellationToken)
+    {
+        var query = string.Create(CultureInfo.InvariantCulture,
+            $"/run?mode={mode}&seconds={seconds}&concurrency={concurrency}&run={runId}-{mode}-{concurrency}-{Guid.NewGuid():N}");
+        using var response = await client.PostAsync(query, null, cancellationToken);
+        await Http.EnsureAsync(response, "POST /run (storage ceiling)");
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!.AsObject();
+    }
 }
 
 /// <summary>The figures we read from <c>GET /_sandbox/counters</c>.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using KarteMarketo.Benchmarks.Hosting;
 
@@ -8,6 +9,13 @@ namespace KarteMarketo.Benchmarks.Scenarios;
 /// (closed loops at fixed concurrency), then an open loop paced at half the batched maximum to read p99 under a
 /// sustainable load. The project has the default settings (realtime sync on); every user is identified once in a
 /// warm-up first, so the measured events are the common case of a known user inside its resync window.
+/// <para>
+/// The floor (issue 18) runs beside it as its own process: a bare Kestrel app that only parses the same bodies. Each
+/// round measures floor and server back to back with the same load, and every figure is printed as a ratio to the
+/// floor of the same run, absolute numbers alongside. In PostgreSQL mode the scenario also measures the raw storage
+/// write ceiling of the same database (a WriteStateAsync loop in its own silo process) and the server's new-user rate
+/// against it.
+/// </para>
 /// </summary>
 internal static class IngestScenario
 {
@@ -17,63 +25,144 @@ internal static class IngestScenario
         var report = new ScenarioReport("ingest");
         var sandbox = await env.StartSandboxAsync("sandbox-ingest", cancellationToken);
         var server = await env.StartServerAsync("server-ingest", null, cancellationToken);
+        var floorHost = await env.StartFloorAsync("floor-ingest", cancellationToken);
         var projectId = $"bench-ingest-{env.RunId}";
         var apiKey = await server.CreateProjectAsync(projectId, sandbox, _ => { }, cancellationToken);
-        using var client = server.CreateProjectClient(apiKey, Math.Max(options.IngestConcurrency, 256));
+        var connections = Math.Max(options.IngestConcurrency, 256);
+        using var client = server.CreateProjectClient(apiKey, connections);
+        using var floor = BenchEnvironment.CreateClient(floorHost.BaseAddress, apiKey, connections);
 
         var pool = options.IngestUsers;
         (string, string) User(long i) => ($"ingest-u{i % pool}", $"ingest-{i % pool}@bench.example");
         var batch = options.IngestBatchSize;
+        Func<long, CancellationToken, Task<int>> Single(HttpClient c) => (i, token) =>
+            Bench.PostEventsAsync(c, projectId, Bench.Identify($"ingest-u{i % pool}", $"ingest-{i % pool}@bench.example"), 1, token);
+        Func<long, CancellationToken, Task<int>> Batched(HttpClient c) => (i, token) =>
+            Bench.PostEventsAsync(c, projectId, Bench.IdentifyBatch(i * batch, batch, User), batch, token);
 
-        // Warm-up: every user once (their realtime lookups run now, not during the measurement), and the JIT.
-        Console.WriteLine($"  warm-up: {pool} users in batches of {batch}");
+        // Warm-up: every user once (their realtime lookups run now, not during the measurement), and the JIT of both.
+        Console.WriteLine($"  warm-up: {pool} users in batches of {batch}; the floor for 3 s");
         var warmup = await LoadRunner.ClosedAsync("warm-up", 8, (pool + batch - 1) / batch, TimeSpan.FromSeconds(120),
             (i, token) => Bench.PostEventsAsync(client, projectId, Bench.IdentifyBatch(i * batch, (int)Math.Min(batch, pool - i * batch), User),
                 (int)Math.Min(batch, pool - i * batch), token), cancellationToken);
         if (warmup.Errors > 0) report.Notes.Add($"warm-up had {warmup.Errors} errors: {string.Join(", ", warmup.ErrorKinds.Select(kv => $"{kv.Key}={kv.Value}"))}");
+        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(3), Batched(floor), cancellationToken);
+        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(1), Single(floor), cancellationToken);
 
         var duration = TimeSpan.FromSeconds(options.IngestSeconds);
-        Console.WriteLine($"  single events: {options.IngestConcurrency} concurrent for {options.IngestSeconds} s");
-        var single = await LoadRunner.ClosedAsync("single", options.IngestConcurrency, long.MaxValue, duration,
-            (i, token) => Bench.PostEventsAsync(client, projectId, Bench.Identify($"ingest-u{i % pool}", $"ingest-{i % pool}@bench.example"), 1, token),
-            cancellationToken);
-
-        Console.WriteLine($"  batches of {batch}: {options.IngestConcurrency} concurrent for {options.IngestSeconds} s");
-        var batched = await LoadRunner.ClosedAsync($"batch{batch}", options.IngestConcurrency, long.MaxValue, duration,
-            (i, token) => Bench.PostEventsAsync(client, projectId, Bench.IdentifyBatch(i * batch, batch, User), batch, token),
-            cancellationToken);
-
-        var halfRate = batched.RequestsPerSecond / 2;
-        Console.WriteLine($"  paced at half the batched maximum: {halfRate:0.0} requests/s ({halfRate * batch:0} events/s) for {options.PacedSeconds} s");
-        var paced = await LoadRunner.PacedAsync($"batch{batch}-paced-50%", halfRate, TimeSpan.FromSeconds(options.PacedSeconds), 256,
-            (i, token) => Bench.PostEventsAsync(client, projectId, Bench.IdentifyBatch(i * batch, batch, User), batch, token),
-            cancellationToken);
-
-        foreach (var run in new[] { single, batched })
+        var rounds = new JsonArray();
+        LoadResult? single = null, batched = null;
+        var singleRatios = new List<double>();
+        var batchedRatios = new List<double>();
+        for (var round = 1; round <= options.IngestRounds; round++)
         {
-            report.Row($"{run.Name}: throughput", $"{Bench.F(run.EventsPerSecond, "0")} events/s, {Bench.F(run.RequestsPerSecond, "0")} requests/s");
-            report.Row($"{run.Name}: latency", Bench.Latency(run.Service));
-            report.Row($"{run.Name}: errors", $"{run.Errors} of {run.Requests}");
+            Console.WriteLine($"  round {round}: single events then batches of {batch}, floor then server, {options.IngestConcurrency} concurrent for {options.IngestSeconds} s each");
+            var floorSingle = await LoadRunner.ClosedAsync("floor single", options.IngestConcurrency, long.MaxValue, duration, Single(floor), cancellationToken);
+            single = await LoadRunner.ClosedAsync("single", options.IngestConcurrency, long.MaxValue, duration, Single(client), cancellationToken);
+            var floorBatched = await LoadRunner.ClosedAsync($"floor batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(floor), cancellationToken);
+            batched = await LoadRunner.ClosedAsync($"batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(client), cancellationToken);
+
+            var singleRatio = single.RequestsPerSecond / floorSingle.RequestsPerSecond;
+            var batchedRatio = batched.EventsPerSecond / floorBatched.EventsPerSecond;
+            singleRatios.Add(singleRatio);
+            batchedRatios.Add(batchedRatio);
+            report.Row($"round {round} single events", $"{Pct(singleRatio)} of the floor's requests/s: {Bench.F(single.RequestsPerSecond, "0")} vs floor {Bench.F(floorSingle.RequestsPerSecond, "0")} req/s");
+            report.Row($"round {round} single latency", $"server {Bench.Latency(single.Service)}; floor p99 {Bench.F(floorSingle.Service.Ms(99), "0.00")} ms");
+            report.Row($"round {round} {batch}-event batches", $"{Pct(batchedRatio)} of the floor's events/s: {Bench.F(batched.EventsPerSecond, "0")} vs floor {Bench.F(floorBatched.EventsPerSecond, "0")} events/s ({Bench.F(batched.RequestsPerSecond, "0")} vs {Bench.F(floorBatched.RequestsPerSecond, "0")} req/s)");
+            report.Row($"round {round} batch latency", $"server {Bench.Latency(batched.Service)}; floor p99 {Bench.F(floorBatched.Service.Ms(99), "0.00")} ms");
+            report.Row($"round {round} errors", $"server {single.Errors + batched.Errors} of {single.Requests + batched.Requests}, floor {floorSingle.Errors + floorBatched.Errors} of {floorSingle.Requests + floorBatched.Requests}");
+            rounds.Add(new JsonObject
+            {
+                ["round"] = round,
+                ["floorSingle"] = floorSingle.ToJson(),
+                ["single"] = single.ToJson(),
+                ["floorBatched"] = floorBatched.ToJson(),
+                ["batched"] = batched.ToJson(),
+                ["singleRequestsRatioToFloor"] = Math.Round(singleRatio, 3),
+                ["batchedEventsRatioToFloor"] = Math.Round(batchedRatio, 3),
+            });
         }
+
+        // Half load: half the server's batched maximum of the last round, open loop; the floor at the same rate.
+        var halfRate = batched!.RequestsPerSecond / 2;
+        Console.WriteLine($"  paced at half the batched maximum: {halfRate:0.0} requests/s ({halfRate * batch:0} events/s) for {options.PacedSeconds} s, server then floor");
+        var paced = await LoadRunner.PacedAsync($"batch{batch}-paced-50%", halfRate, TimeSpan.FromSeconds(options.PacedSeconds), 256, Batched(client), cancellationToken);
+        var floorPaced = await LoadRunner.PacedAsync($"floor batch{batch}-paced", halfRate, TimeSpan.FromSeconds(options.PacedSeconds), 256, Batched(floor), cancellationToken);
         report.Row($"{paced.Name}: target", $"{Bench.F(halfRate * batch, "0")} events/s ({Bench.F(halfRate, "0.0")} requests/s), achieved {Bench.F(paced.EventsPerSecond, "0")} events/s");
         report.Row($"{paced.Name}: latency", Bench.Latency(paced.Intended) + " from intended start");
+        report.Row($"{paced.Name}: floor", $"at the same rate: {Bench.Latency(floorPaced.Intended)}");
         report.Row($"{paced.Name}: errors", $"{paced.Errors} of {paced.Requests}, late starts {paced.LateStarts}");
 
         report.Data["users"] = pool;
         report.Data["concurrency"] = options.IngestConcurrency;
         report.Data["batchSize"] = batch;
         report.Data["warmup"] = warmup.ToJson();
-        report.Data["single"] = single.ToJson();
+        report.Data["rounds"] = rounds;
+        report.Data["single"] = single!.ToJson();
         report.Data["batched"] = batched.ToJson();
         report.Data["pacedHalfLoad"] = paced.ToJson();
-        report.Data["headline"] = new JsonObject
+        report.Data["floorPacedSameRate"] = floorPaced.ToJson();
+        var headline = new JsonObject
         {
             ["batchedEventsPerSecond"] = Math.Round(batched.EventsPerSecond, 0),
             ["singleEventsPerSecond"] = Math.Round(single.EventsPerSecond, 0),
+            ["batchedEventsRatioToFloor"] = Math.Round(batchedRatios.Average(), 3),
+            ["singleRequestsRatioToFloor"] = Math.Round(singleRatios.Average(), 3),
             ["p99AtHalfLoadMs"] = Latencies.Round(paced.Intended.Ms(99)),
+            ["floorP99AtSameRateMs"] = Latencies.Round(floorPaced.Intended.Ms(99)),
         };
+        report.Row("ratio to the floor (mean of rounds)", $"single events {Pct(singleRatios.Average())} of its req/s (goal ≥ 50 %); {batch}-event batches {Pct(batchedRatios.Average())} of its events/s (goal ≥ 25 %); p99 at half load {Bench.F(paced.Intended.Ms(99), "0.00")} ms (goal ≤ 10 ms)");
+
+        if (options.Postgres is not null)
+            await NewUsersAgainstCeilingAsync(env, client, projectId, report, headline, cancellationToken);
+
+        report.Data["headline"] = headline;
         report.Data["sandbox"] = (await sandbox.CountersAsync(cancellationToken)).ToJson();
-        report.Notes.Add("load generator and server share the machine's cores; figures are for this machine only");
+        report.Notes.Add("load generator, floor and server share the machine's cores; figures are for this machine only");
         return report;
     }
+
+    /// <summary>
+    /// PostgreSQL mode: the raw write ceiling first (its own silo process on the same database, stopped afterwards, so
+    /// the server's background work does not share the measurement), then new users: every event of every batch a
+    /// user and email never seen, each starting a realtime window (a lookup at the sandbox, which finds no lead).
+    /// </summary>
+    private static async Task NewUsersAgainstCeilingAsync(BenchEnvironment env, HttpClient client, string projectId,
+        ScenarioReport report, JsonObject headline, CancellationToken cancellationToken)
+    {
+        var options = env.Options;
+        var ceilingHost = await env.StartStorageCeilingAsync("storage-ceiling", cancellationToken);
+        var ceilings = new JsonArray();
+        double ceiling = 0;
+        Console.WriteLine($"  storage ceiling: WriteStateAsync loops on the same database, {options.CeilingSeconds} s each");
+        await ceilingHost.RunAsync("new", Math.Min(2, options.CeilingSeconds), 16, cancellationToken);   // JIT, pool
+        foreach (var (mode, concurrency) in new[] { ("new", 32), ("new", 128), ("update", 32) })
+        {
+            var run = await ceilingHost.RunAsync(mode, options.CeilingSeconds, concurrency, cancellationToken);
+            ceilings.Add(run);
+            var rate = (double?)run["writesPerSecond"] ?? 0;
+            if (mode == "new") ceiling = Math.Max(ceiling, rate);
+            report.Row($"storage ceiling {mode} ×{concurrency}", $"{Bench.F(rate, "0")} writes/s (p50 {run["p50Ms"]} ms, p99 {run["p99Ms"]} ms, errors {run["errors"]})");
+        }
+        await env.StopAsync(ceilingHost.Host);
+
+        var batch = options.IngestBatchSize;
+        var prefix = "new-" + env.RunId;
+        Console.WriteLine($"  new users: batches of {batch}, {options.IngestConcurrency} concurrent for {options.CeilingSeconds} s");
+        var fresh = await LoadRunner.ClosedAsync($"new users batch{batch}", options.IngestConcurrency, long.MaxValue,
+            TimeSpan.FromSeconds(options.CeilingSeconds),
+            (i, token) => Bench.PostEventsAsync(client, projectId,
+                Bench.IdentifyBatch(i * batch, batch, n => ($"{prefix}-u{n}", $"{prefix}-{n}@new.bench.example")), batch, token),
+            cancellationToken);
+        var ratio = fresh.EventsPerSecond / ceiling;
+        report.Row("new users (each starts a window)", $"{Pct(ratio)} of the raw write ceiling (goal ≥ 80 %): {Bench.F(fresh.EventsPerSecond, "0")} new users/s vs {Bench.F(ceiling, "0")} writes/s of new grains; {Bench.Latency(fresh.Service)}, errors {fresh.Errors} of {fresh.Requests}");
+        report.Data["storageCeiling"] = ceilings;
+        report.Data["newUsers"] = fresh.ToJson();
+        headline["newUsersPerSecond"] = Math.Round(fresh.EventsPerSecond, 0);
+        headline["storageCeilingWritesPerSecond"] = Math.Round(ceiling, 0);
+        headline["newUsersRatioToCeiling"] = Math.Round(ratio, 3);
+    }
+
+    private static string Pct(double ratio) =>
+        double.IsNaN(ratio) || double.IsInfinity(ratio) ? "n/a" : (ratio * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %";
 }

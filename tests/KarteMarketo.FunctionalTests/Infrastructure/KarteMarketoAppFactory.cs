@@ -19,7 +19,7 @@ namespace KarteMarketo.FunctionalTests.Infrastructure;
 /// </summary>
 public class KarteMarketoAppFactory : WebApplicationFactory<Program>
 {
-    public const string AdminKey = "test-admin-key-0123456789";
+    public const string AdminKey = "test-admin-key-0123456789abcdefghij";
 
     /// <summary>Starts on a fixed instant (a Saturday noon UTC, 06:00 in Marketo's Central time).</summary>
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));

@@ -99,6 +99,8 @@ public sealed class HostProcess : ChildProcess
             ["Orleans__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // Every host of a test runs on this machine: advertise the loopback, not whatever interface is first.
             ["Orleans__AdvertisedIP"] = "127.0.0.1",
+            // The tests' Marketo sandboxes listen on the loopback, which outbound calls refuse by default outside Development.
+            ["Outbound__AllowPrivateAddresses"] = "true",
         };
         foreach (var (key, value) in options.Settings) environment[key] = value;
         return environment;
