@@ -24,6 +24,8 @@ public sealed class MarketoClientRegistrationTests
         var services = new ServiceCollection();
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
         services.AddSingleton<IConfiguration>(configuration);
+        // The outbound guard reads the environment (private addresses are allowed only where configured).
+        services.AddSingleton<Microsoft.Extensions.Hosting.IHostEnvironment>(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" });
         services.AddMarketoClient(configuration);
         services.AddOptions<KarteMarketo.Grains.Marketo.MarketoRetryOptions>().BindConfiguration(MarketoClientOptions.SectionName);
         services.AddHttpClient<IMarketoClient, MarketoClient>().ConfigurePrimaryHttpMessageHandler(() => stub);
