@@ -9,4 +9,6 @@ RUN dotnet publish src/KarteMarketo.Server/KarteMarketo.Server.csproj -c Release
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app/server
 COPY --from=build /app /app
+# The image's unprivileged user (APP_UID, 1654): nothing here needs root, and the HTTP port (8080) is unprivileged.
+USER $APP_UID
 CMD ["dotnet", "KarteMarketo.Server.dll"]

@@ -9,11 +9,13 @@ public static class EmbeddedSandboxApi
     /// <c>/sandbox/marketo/identity</c>, control <c>/sandbox/marketo/_sandbox</c>.</summary>
     public const string Prefix = "/sandbox/marketo";
 
-    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo, only in the embedded default (no ConnectionStrings:Postgres).</summary>
+    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo, only where <c>Sandbox:Enabled</c> (by default: the
+    /// embedded default under Development; see <see cref="DemoDefaults"/>).</summary>
     public static IEndpointRouteBuilder MapEmbeddedSandbox(this IEndpointRouteBuilder app)
     {
         var storage = app.ServiceProvider.GetRequiredService<AppStorageOptions>();
-        if (!storage.UsesPostgres)
+        if (DemoDefaults.SandboxEnabled(app.ServiceProvider.GetRequiredService<IConfiguration>(),
+                app.ServiceProvider.GetRequiredService<IHostEnvironment>(), storage))
         {
             app.MapMarketoSandbox(Prefix);
         }

@@ -47,6 +47,12 @@ public static class OperationsApi
     /// </summary>
     private static async Task AuthorizeDashboardAsync(HttpContext context, RequestDelegate next, AdminKeyProvider keys)
     {
+        var failedAuth = context.RequestServices.GetRequiredService<FailedAuthLimiter>();
+        if (failedAuth.RetryAfter(context) is { } retryAfter)
+        {
+            await FailedAuthLimiter.RejectAsync(context, retryAfter);
+            return;
+        }
         var token = DashboardToken(keys.AdminKey);
         var header = context.Request.Headers.Authorization.ToString();
         var bearer = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
@@ -70,6 +76,7 @@ public static class OperationsApi
             return;
         }
 
+        failedAuth.RecordFailure(context);
         context.Response.Headers.WWWAuthenticate = "Bearer";
         await Results.Problem(
             statusCode: StatusCodes.Status401Unauthorized,

@@ -97,8 +97,11 @@ public static class SettingsApi
     private static ProjectSettings KeepMaskedSecrets(ProjectSettings incoming, ProjectSettings? stored, ValidationErrors errors)
     {
         var m = incoming.Marketo;
-        var secret = Keep("marketo.clientSecret", m.ClientSecret, stored?.Marketo.ClientSecret, errors);
-        var munchkin = m.MunchkinPrivateKey is null ? null : Keep("marketo.munchkinPrivateKey", m.MunchkinPrivateKey, stored?.Marketo.MunchkinPrivateKey, errors);
+        // Secrets follow their host (API.md, "A hardened host"): a kept secret would otherwise be sent to whatever
+        // host the new endpoint names, by the credential check first of all.
+        var moved = stored is not null && (!SameHost(m.Endpoint, stored.Marketo.Endpoint) || !SameHost(m.Identity, stored.Marketo.Identity));
+        var secret = Keep("marketo.clientSecret", m.ClientSecret, stored?.Marketo.ClientSecret, moved, errors);
+        var munchkin = m.MunchkinPrivateKey is null ? null : Keep("marketo.munchkinPrivateKey", m.MunchkinPrivateKey, stored?.Marketo.MunchkinPrivateKey, moved, errors);
         return incoming with { Marketo = m with { ClientSecret = secret ?? m.ClientSecret, MunchkinPrivateKey = munchkin } };
     }
 
@@ -108,9 +111,20 @@ public static class SettingsApi
 
     private const string MaskPrefix = "****";
 
-    private static string? Keep(string path, string incoming, string? stored, ValidationErrors errors)
+    /// <summary>Same scheme, host and port (host names compared without case).</summary>
+    internal static bool SameHost(string a, string b) =>
+        Uri.TryCreate(a, UriKind.Absolute, out var x) && Uri.TryCreate(b, UriKind.Absolute, out var y) &&
+        string.Equals(x.Scheme, y.Scheme, StringComparison.OrdinalIgnoreCase) &&
+        string.Equals(x.IdnHost, y.IdnHost, StringComparison.OrdinalIgnoreCase) && x.Port == y.Port;
+
+    private static string? Keep(string path, string incoming, string? stored, bool hostChanged, ValidationErrors errors)
     {
         if (!incoming.StartsWith(MaskPrefix, StringComparison.Ordinal)) return incoming;
+        if (hostChanged && stored is not null)
+        {
+            errors.Add(path, "must be sent in full when marketo.endpoint or marketo.identity moves to another host");
+            return null;
+        }
         if (stored is not null && incoming == ProjectKeys.Mask(stored)) return stored;
         errors.Add(path, "is masked; send the secret itself");
         return null;

@@ -5,11 +5,15 @@ namespace KarteMarketo.Server.FrontDoor;
 /// <summary>
 /// The admin key (API.md, "Auth"): <c>Auth:AdminKey</c> when configured; in Development, when unset, a key generated
 /// at start-up (printed once by the embedded start-up banner). Outside Development an unset key stops the host from
-/// starting, so a production host can never run with no admin key or with a guessable one.
+/// starting, and so does one shorter than 32 characters, so a production host can never run with no admin key or with a
+/// guessable one.
 /// </summary>
 public sealed class AdminKeyProvider
 {
     public const string ConfigurationKey = "Auth:AdminKey";
+
+    /// <summary>Shortest admin key accepted outside Development (API.md, "A hardened host").</summary>
+    public const int MinimumLength = 32;
 
     private AdminKeyProvider(string adminKey, bool isGenerated)
     {
@@ -26,7 +30,13 @@ public sealed class AdminKeyProvider
     public static AdminKeyProvider Create(IConfiguration configuration, IHostEnvironment environment)
     {
         var configured = configuration[ConfigurationKey];
-        if (!string.IsNullOrWhiteSpace(configured)) return new AdminKeyProvider(configured, isGenerated: false);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            if (configured.Length < MinimumLength && !environment.IsDevelopment())
+                throw new InvalidOperationException(
+                    $"{ConfigurationKey} is shorter than {MinimumLength} characters; outside Development it must be a long random secret (e.g. openssl rand -hex 24).");
+            return new AdminKeyProvider(configured, isGenerated: false);
+        }
         if (!environment.IsDevelopment())
             throw new InvalidOperationException(
                 $"{ConfigurationKey} (env Auth__AdminKey) is required outside Development; set it to a long random secret.");

@@ -66,6 +66,7 @@ internal sealed class ProjectAuthMiddleware(
     RequestDelegate next,
     AdminKeyProvider adminKey,
     IProjectDirectory directory,
+    FailedAuthLimiter failedAuth,
     ILogger<ProjectAuthMiddleware> logger)
 {
     public const string WebhookSecretHeader = "X-Webhook-Secret";
@@ -88,6 +89,13 @@ internal sealed class ProjectAuthMiddleware(
         {
             await Problems.Validation("projectId", "must be 1–64 characters of A–Z, a–z, 0–9, _ and -",
                 "The project id in the path is malformed.").ExecuteAsync(context);
+            return;
+        }
+
+        // Before any key is checked: an address past its failed-authentication budget learns nothing more.
+        if (failedAuth.RetryAfter(context) is { } retryAfter)
+        {
+            await FailedAuthLimiter.RejectAsync(context, retryAfter);
             return;
         }
 
@@ -195,6 +203,7 @@ internal sealed class ProjectAuthMiddleware(
             }).ExecuteAsync(context);
         }
 
+        failedAuth.RecordFailure(context);
         context.Response.Headers.WWWAuthenticate = "Bearer";
         return Problems.Unauthorized(credential switch
         {

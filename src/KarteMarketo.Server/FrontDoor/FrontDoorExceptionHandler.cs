@@ -83,8 +83,10 @@ internal sealed class FrontDoorExceptionHandler(IProblemDetailsService problemDe
                     return Meaning.Outage;
                 case DbException db:
                     return FromSqlState(db.SqlState);
+                // A silo that stayed unreachable beyond the request's deadline (ClusterCallRetry tried until then).
                 case SiloUnavailableException:
                 case OrleansMessageRejectionException:
+                case Orleans.Runtime.Messaging.ConnectionFailedException:
                 case TimeoutException:
                     return Meaning.Outage;
                 // Text the database driver cannot encode (a lone surrogate that got past the front door).

@@ -11,6 +11,7 @@ public static class FrontDoorSetup
             context.ProblemDetails.Detail ??= Problems.DefaultDetail(context.HttpContext, status);
         });
         builder.Services.AddExceptionHandler<FrontDoorExceptionHandler>();
+        builder.Services.AddSingleton<FailedAuthLimiter>();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = RequestLimits.MaxBodyBytes);
 
         // ASP.NET Core's own request lines carry the query string, and Marketo webhooks may carry their secret there
@@ -21,7 +22,15 @@ public static class FrontDoorSetup
 
     public static WebApplication UseKarteMarketoFrontDoor(this WebApplication app)
     {
+        app.UseMiddleware<ClusterRetryScopeMiddleware>();
         app.UseMiddleware<RequestLogMiddleware>();
+        app.Use((context, next) =>
+        {
+            // API answers may carry a full key (settings creation, key rotation, the console): no cache may keep one.
+            if (context.Request.Path.StartsWithSegments("/v1") || context.Request.Path.StartsWithSegments("/admin"))
+                context.Response.Headers.CacheControl = "no-store";
+            return next(context);
+        });
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             SuppressDiagnosticsCallback = FrontDoorExceptionHandler.SuppressDiagnostics,

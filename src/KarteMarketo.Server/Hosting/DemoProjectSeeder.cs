@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.Projects;
+using KarteMarketo.Grains.Storage;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Orleans;
@@ -10,9 +11,10 @@ namespace KarteMarketo.Server.Hosting;
 
 /// <summary>
 /// The embedded default's start-up banner (registered in embedded mode only). It warns that nothing persists and,
-/// unless <c>Demo:Enabled</c> is false, creates project <c>demo</c> pointing at the sandbox mounted in this host, then
-/// prints the admin key and the demo project's API key with curl examples. This banner is the one place where keys are
-/// printed (the embedded default's contract); nothing else logs them.
+/// where <c>Demo:Enabled</c> (default: Development only), creates project <c>demo</c> pointing at the sandbox mounted in
+/// this host, then prints the demo project's API key with curl examples, and the admin key only when it was generated
+/// for this run (a configured one is never printed). This banner is the one place where keys are printed (the
+/// embedded default's contract); nothing else logs them.
 /// </summary>
 internal sealed class DemoProjectSeeder(
     IHostApplicationLifetime lifetime,
@@ -20,6 +22,8 @@ internal sealed class DemoProjectSeeder(
     IGrainFactory grains,
     AdminKeyProvider adminKey,
     IConfiguration configuration,
+    IHostEnvironment environment,
+    AppStorageOptions storage,
     ILogger<DemoProjectSeeder> logger) : IHostedService
 {
     public const string DemoProjectId = "demo";
@@ -31,7 +35,7 @@ internal sealed class DemoProjectSeeder(
             "and are LOST when this process stops; this host cannot join other hosts. Set ConnectionStrings__Postgres " +
             "for anything beyond a demo.");
 
-        if (configuration.GetValue("Demo:Enabled", true))
+        if (DemoDefaults.DemoEnabled(configuration, environment, storage))
         {
             // The listening address is known only once Kestrel has started, after every hosted service.
             lifetime.ApplicationStarted.Register(() => _ = Task.Run(SeedAsync, CancellationToken.None));
@@ -85,11 +89,14 @@ internal sealed class DemoProjectSeeder(
 
     private string Banner(string baseUrl, IssuedKeys keys)
     {
-        var admin = adminKey.AdminKey;
+        // A configured admin key is the operator's secret: never printed; the examples name it instead.
+        var admin = adminKey.IsGenerated ? adminKey.AdminKey : "$ADMIN_KEY";
         var text = new StringBuilder();
         text.AppendLine();
         text.AppendLine("==================== KarteMarketo (embedded demo) ====================");
-        text.AppendLine($"Admin key{(adminKey.IsGenerated ? " (generated for this run; set Auth:AdminKey to choose one)" : "")}: {admin}");
+        text.AppendLine(adminKey.IsGenerated
+            ? $"Admin key (generated for this run; set Auth:AdminKey to choose one): {admin}"
+            : "Admin key: the configured Auth:AdminKey (not printed; the examples below call it $ADMIN_KEY)");
         text.AppendLine($"Project '{DemoProjectId}' API key: {keys.ApiKey}");
         text.AppendLine($"Project '{DemoProjectId}' webhook secret: {keys.WebhookSecret}");
         text.AppendLine($"Marketo sandbox: {baseUrl}/sandbox/marketo   Dashboard: {baseUrl}/dashboard/");

@@ -4,13 +4,13 @@ using KarteMarketo.MarketoSandbox;
 
 namespace KarteMarketo.Server.Hosting;
 
-/// <summary>The Marketo area's registrations: the REST client always, the sandbox only in the embedded default.</summary>
+/// <summary>The Marketo area's registrations: the REST client always, the sandbox only where Sandbox:Enabled.</summary>
 public static class MarketoArea
 {
     public static WebApplicationBuilder AddMarketoArea(this WebApplicationBuilder builder, AppStorageOptions storage)
     {
         builder.Services.AddMarketoClient(builder.Configuration);
-        if (!storage.UsesPostgres)
+        if (DemoDefaults.SandboxEnabled(builder.Configuration, builder.Environment, storage))
         {
             // The embedded default mounts a Marketo stand-in at /sandbox/marketo (see EmbeddedSandboxApi); its settings
             // (credentials, quota, token lifetime, custom fields) come from the "Sandbox" section.

@@ -18,7 +18,9 @@ public static class OrleansSetup
     {
         var configuration = builder.Configuration;
         var siloPort = configuration.GetValue("Orleans:SiloPort", 11111);
-        var gatewayPort = configuration.GetValue("Orleans:GatewayPort", 30000);
+        // The front door is co-hosted and needs no gateway: closed (0) unless Orleans:GatewayPort is set.
+        var gatewayPort = configuration.GetValue("Orleans:GatewayPort", 0);
+        var listenOnAny = configuration.GetValue("Orleans:ListenOnAnyAddress", false);
         var clusterId = configuration["Orleans:ClusterId"] ?? "kartemarketo";
         var serviceId = configuration["Orleans:ServiceId"] ?? "kartemarketo";
         var isDevelopment = builder.Environment.IsDevelopment();
@@ -29,6 +31,7 @@ public static class OrleansSetup
             builder.Services.AddHostedService<DatabaseMigrationService>();
         }
 
+        builder.Services.Configure<FrontDoor.ClusterRetryOptions>(configuration.GetSection("FrontDoor:ClusterRetry"));
         builder.UseOrleans(silo =>
         {
             if (storage.UsesPostgres)
@@ -40,8 +43,11 @@ public static class OrleansSetup
                     o.ClusterId = clusterId;
                     o.ServiceId = serviceId;
                 });
-                // Listen on every interface (containers reach each other on their own address); advertise one.
-                silo.ConfigureEndpoints(advertisedIp, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+                // Listen on the advertised address only; on every interface only when asked (containers, where the
+                // advertised address is not the one bound). Nothing on these ports authenticates a peer unless
+                // Orleans:Tls is set, so they must not face the internet.
+                silo.ConfigureEndpoints(advertisedIp, siloPort, gatewayPort, listenOnAnyHostAddress: listenOnAny);
+                if (gatewayPort == 0) silo.Configure<EndpointOptions>(o => o.GatewayListeningEndpoint = null);
                 silo.UseAdoNetClustering(o =>
                 {
                     o.Invariant = NpgsqlInvariant;
@@ -66,6 +72,13 @@ public static class OrleansSetup
             else
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: serviceId, clusterId: clusterId);
+                // Loopback only, gateway included, whatever the defaults of UseLocalhostClustering are.
+                silo.Configure<EndpointOptions>(o =>
+                {
+                    o.AdvertisedIPAddress = IPAddress.Loopback;
+                    o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Loopback, siloPort);
+                    o.GatewayListeningEndpoint = gatewayPort > 0 ? new IPEndPoint(IPAddress.Loopback, gatewayPort) : null;
+                });
                 silo.AddMemoryGrainStorageAsDefault();
                 silo.AddMemoryGrainStorage(StorageNames.Grains);
                 silo.UseInMemoryReminderService();
@@ -89,6 +102,10 @@ public static class OrleansSetup
             // GrainCollectionOptions (e.g. CollectionAge, CollectionQuantum) from Orleans:GrainCollection; Orleans' defaults
             // otherwise. The benchmark shortens the age to measure memory after idle activations are collected.
             silo.Configure<GrainCollectionOptions>(configuration.GetSection("Orleans:GrainCollection"));
+
+            // Front-door grain calls whose target silo is unreachable are tried again until the request's deadline
+            // (FrontDoor:ClusterRetry), so a live host does not refuse requests while the cluster declares a dead one dead.
+            silo.AddOutgoingGrainCallFilter<FrontDoor.ClusterCallRetry>();
 
             silo.AddDashboard(o =>
             {

@@ -38,6 +38,9 @@ public class KarteMarketoAppFactory : WebApplicationFactory<Program>
         builder.UseSetting("Orleans:SiloPort", _siloPort.ToString());
         builder.UseSetting("Orleans:GatewayPort", _gatewayPort.ToString());
         builder.UseSetting("Demo:Enabled", "false");
+        // Every request of the in-memory test server comes from one "address" on a clock that stands still: the
+        // failed-authentication limit is a test of its own (HardenedHostTests), not a budget shared by every test here.
+        builder.UseSetting("Auth:FailedPerMinute", "1000000");
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
 
         builder.ConfigureServices(services =>

@@ -69,6 +69,7 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
             result.Delivered, result.Duplicates, result.Breaches, ReliabilitySummary.Seconds(survivorsBack),
             $"{afterKill.Count} clear failures on survivors after the kill, {survivorFailures.Count - afterKill.Count} while it rejoined; {project.Ledger.Count(s => s.Answer == Answer.ConnectionFailed)} refused/cut on the dead host; " +
             $"all applied {ReliabilitySummary.Seconds(after)} after load; quota samples {project.QuotaSamples}");
+        row = row with { SurvivorFailures = survivorFailures.Count.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         if (result.Missing.Count > 0) row = row with { Notes = row.Notes + $"; {result.Missing.Count} accepted but not applied" };
         ReliabilitySummary.Add([row], output);
 
@@ -83,9 +84,9 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
         Assert.All(result.DuplicateIds, id => Assert.True(flagged.Contains(id), $"{id} reached Marketo twice without being flagged possibleDuplicate"));
         // The restarted host serves again, and the survivors accepted most of what they got.
         Assert.Contains(project.Ledger, s => s.Host == killed && s.At > restartedAt && s.Answer == Answer.Accepted);
-        var toSurvivors = project.Ledger.Count(s => s.Host != killed);
-        Assert.True(survivorFailures.Count * 3 < toSurvivors, $"survivors failed {survivorFailures.Count} of {toSurvivors}: " + result.Describe());
-        Assert.True(survivorsBack < TimeSpan.FromSeconds(45), $"survivors failed requests until {survivorsBack} after the kill");
+        // A live host does not refuse anything because another host died (ClusterCallRetry rides out the membership delay).
+        Assert.True(survivorFailures.Count == 0, $"survivors failed {survivorFailures.Count} requests: " +
+            string.Join(" | ", survivorFailures.Take(5).Select(s => $"{s.Kind} host {s.Host} {s.Answer} {s.Status} {s.Detail}")));
         AssertLimits(project, result);
     }
 

@@ -5,7 +5,14 @@ using System.Text;
 namespace KarteMarketo.IntegrationTests.Cluster.Reliability;
 
 /// <summary>One row of the reliability summary.</summary>
-public sealed record SummaryRow(string Fault, int Requests, int Accepted, int Delivered, int Duplicates, int Breaches, string Recovery, string Notes = "");
+public sealed record SummaryRow(string Fault, int Requests, int Accepted, int Delivered, int Duplicates, int Breaches, string Recovery, string Notes = "")
+{
+    /// <summary>Requests to hosts that stayed up which were not accepted (host kills only).</summary>
+    public string SurvivorFailures { get; init; } = "–";
+
+    /// <summary>Identify → synced p99: in the steady state, and of the identifies accepted around a fault (host kills only).</summary>
+    public string SyncP99 { get; init; } = "–";
+}
 
 /// <summary>
 /// The table the reliability tests print (test output) and write to <c>TestResults/reliability-summary.md</c> at the
@@ -39,11 +46,11 @@ public static class ReliabilitySummary
     public static string Render(IEnumerable<SummaryRow> rows)
     {
         var text = new StringBuilder();
-        text.AppendLine("| fault | requests | accepted | delivered | duplicates | breaches | recovery | notes |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---|---|");
+        text.AppendLine("| fault | requests | accepted | delivered | duplicates | breaches | failures on survivors | identify → synced p99 (steady / across the fault) | recovery | notes |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---|---|");
         foreach (var r in rows)
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Fault} | {r.Requests} | {r.Accepted} | {r.Delivered} | {r.Duplicates} | {r.Breaches} | {r.Recovery} | {r.Notes} |");
+                $"| {r.Fault} | {r.Requests} | {r.Accepted} | {r.Delivered} | {r.Duplicates} | {r.Breaches} | {r.SurvivorFailures} | {r.SyncP99} | {r.Recovery} | {r.Notes} |");
         return text.ToString();
     }
 
