@@ -13,6 +13,12 @@ public sealed class ProjectGrain(
 {
     private string ProjectId => GrainKeys.ProjectIdOf(this.GetPrimaryKeyString());
 
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Projects stored before the catalog existed join it when they are next used.
+        if (state.State.Exists) await RegisterAsync();
+    }
+
     public Task<ProjectRecord?> GetAsync()
     {
         if (!state.State.Exists)
@@ -51,6 +57,7 @@ public sealed class ProjectGrain(
         }
 
         await WriteAsync(previous, next);
+        if (issued is not null) await RegisterAsync();
         logger.LogInformation("Project {ProjectId} settings saved (version {Version}, created {Created})",
             ProjectId, next.Version, issued is not null);
         return new SaveSettingsResult(ToRecord(next), issued, issued is not null);
@@ -85,6 +92,19 @@ public sealed class ProjectGrain(
             // Memory must not run ahead of storage: a failed write leaves the project as it was.
             state.State = previous;
             throw;
+        }
+    }
+
+    /// <summary>The catalog only feeds the console's list: a failure there must not fail the project.</summary>
+    private async Task RegisterAsync()
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IProjectCatalogGrain>(GrainKeys.ProjectCatalog).AddAsync(ProjectId);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Project {ProjectId} could not be added to the project catalog yet", ProjectId);
         }
     }
 
