@@ -48,6 +48,7 @@ public static class GrainKeys
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";
     public static string LeadUpsertDispatcher(string projectId) => $"o:{projectId}/leads";
+    public static string KarteWriteDispatcher(string projectId) => $"o:{projectId}/karte";
 
     /// <summary>The project of an outbox dispatcher's key (<c>o:{project}/{kind}</c>; the kind is last).</summary>
     public static string ParseOutboxDispatcher(string key)
