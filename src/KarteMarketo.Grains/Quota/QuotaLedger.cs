@@ -12,7 +12,7 @@ namespace KarteMarketo.Grains.Quota;
 public sealed class QuotaLedger
 {
     /// <summary>Marketo's rate window.</summary>
-    public static readonly TimeSpan Window = TimeSpan.FromSeconds(20);
+    public static readonly TimeSpan Window = MarketoLimits.RateWindow;
 
     /// <summary>
     /// How long a granted permit holds its in-flight slot when its holder never releases it (the holder's silo

@@ -22,9 +22,6 @@ public sealed class LeadKeyGrain(
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain
 {
-    /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
-    public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
-
     private string _projectId = "";
     private LeadKeyType _type;
     private string _value = "";
@@ -62,7 +59,10 @@ public sealed class LeadKeyGrain(
             if (!RealtimeApplies(settings, _type) || S.LastResult == SyncResult.NotFound)
                 handOver = true;      // the email cannot find this user's lead: the cookie may
             else if (S.LastResult == SyncResult.Pending)
-                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (memory only)
+                // Remembered for the pending answer, and stored with that answer's write: not written now, since the
+                // lookup's own write follows within seconds; a crash before it loses only this hand-over, which the
+                // user's next identify makes again.
+                S.CookieFallbacks[command.UserId] = command.CookieFallback;
         }
 
         try
@@ -231,7 +231,9 @@ public sealed class LeadKeyGrain(
     private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
     {
         if (S.LastRequestAt is not { } start) return true;
-        if (S.LastResult == SyncResult.Pending) return now - start >= StalePendingAfter;
+        // A pending lookup is answered, or (its batcher's silo died, its answer could not be handed over) queued again by
+        // PendingLookupRecovery from the journal: it is never lost, so it needs no second time-out here.
+        if (S.LastResult == SyncResult.Pending) return false;
         return now >= start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
     }
 

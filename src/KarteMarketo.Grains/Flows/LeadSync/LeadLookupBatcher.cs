@@ -9,8 +9,8 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 /// Per silo, project and key type (<c>b:{project}/{email|cookie}</c>): gathers lookups for up to
 /// <c>batchDelayMilliseconds</c> or 300 keys, makes one Marketo call for them and hands each result to its key grain.
 /// Shaped after GPSTracker's push notifier: a queue in memory, flushed by a grain timer, one flush at a time, and a
-/// last flush on deactivation. With a delay of 0 every key gets its own call (the original plugin's behaviour, kept
-/// for comparison).
+/// last flush on deactivation. A delay of 0 is "flush now" through the same queue, one key per call (the original
+/// plugin's behaviour, kept for comparison).
 /// </summary>
 [GrainType("lead-lookup-batcher")]
 // One per silo: a second local worker would split batches and double the calls. Not removed when idle: its calls run
@@ -29,11 +29,8 @@ public sealed partial class LeadLookupBatcher(
     private LeadKeyType _type;
     // Realtime first: lookups for the outboxes (other purposes) queue behind it, in arrival order.
     private readonly SortedDictionary<MarketoCallPurpose, OrderedKeys> _queues = [];
-    private readonly HashSet<Task> _naiveCalls = [];
-    // Keys with a naive call queued or running: a key asked again meanwhile (a recovered lookup) rides on that call.
-    private readonly HashSet<(MarketoCallPurpose, string)> _naiveKeys = [];
     private Task _flushTask = Task.CompletedTask;
-    private SemaphoreSlim? _naiveSlots;
+    private int _batchSize = LeadLookupExecutor.MaxKeysPerCall;
 
     /// <summary>A refusal that lifts within this is waited out; a longer one (the day's budget) defers the keys.</summary>
     private static readonly TimeSpan MaxRetryWait = TimeSpan.FromMinutes(1);
@@ -71,7 +68,6 @@ public sealed partial class LeadLookupBatcher(
         // Flush the rest now. Keys that must wait for a permit cannot wait here: realtime ones are queued again from
         // the pending-lookup journal, and outbox lookups time out in their dispatcher, which retries them.
         await FlushLoopAsync(FlushScope.Everything);
-        await Task.WhenAll(_naiveCalls.ToArray());
     }
 
     public async Task EnqueueAsync(LeadLookupRequest request)
@@ -80,19 +76,13 @@ public sealed partial class LeadLookupBatcher(
         if (settings is null) return;   // the project is gone
 
         var delay = TimeSpan.FromMilliseconds(settings.RealtimeSync.BatchDelayMilliseconds);
-        if (delay <= TimeSpan.Zero)
-        {
-            if (!_naiveKeys.Add((request.Purpose, request.Value))) return;
-            var call = NaiveLookupAsync(settings, request);
-            _naiveCalls.Add(call);
-            _ = call.ContinueWith(t => _naiveCalls.Remove(t), TaskScheduler.Current);
-            return;
-        }
+        // No delay: every key is a full batch of one, so it goes at once (behind a call in flight) through the same loop.
+        _batchSize = delay <= TimeSpan.Zero ? 1 : LeadLookupExecutor.MaxKeysPerCall;
 
         if (!_queues.TryGetValue(request.Purpose, out var queue)) _queues[request.Purpose] = queue = new OrderedKeys();
         queue.Add(request.Value);
 
-        if (_queues.Values.Any(q => q.Count >= LeadLookupExecutor.MaxKeysPerCall))
+        if (_queues.Values.Any(q => q.Count >= _batchSize))
             StartFlush(FlushScope.FullBatches);   // a full batch need not wait for the timer
         else
             _timer ??= this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true });
@@ -109,7 +99,7 @@ public sealed partial class LeadLookupBatcher(
     /// <summary>What a flush sends.</summary>
     private enum FlushScope
     {
-        /// <summary>Only full batches (300 keys).</summary>
+        /// <summary>Only full batches (300 keys; one with no batch delay).</summary>
         FullBatches,
         /// <summary>Full batches, and the keys that were queued when the flush began (their batch delay is over). Keys
         /// arriving during the flush's calls wait for their own timer, so that they gather into full batches instead
@@ -139,10 +129,10 @@ public sealed partial class LeadLookupBatcher(
         var due = _queues.ToDictionary(q => q.Key, q => scope == FlushScope.FullBatches ? 0 : q.Value.Count);
         while (true)
         {
-            var next = _queues.FirstOrDefault(q => q.Value.Count >= LeadLookupExecutor.MaxKeysPerCall
+            var next = _queues.FirstOrDefault(q => q.Value.Count >= _batchSize
                 || (q.Value.Count > 0 && (scope == FlushScope.Everything || due.GetValueOrDefault(q.Key) > 0)));
             if (next.Value is null) break;
-            var keys = next.Value.Take(LeadLookupExecutor.MaxKeysPerCall);
+            var keys = next.Value.Take(_batchSize);
             due[next.Key] = due.GetValueOrDefault(next.Key) - keys.Count;
             var settings = (await directory.GetAsync(_projectId))?.Settings;
             if (settings is null) return;
@@ -159,23 +149,6 @@ public sealed partial class LeadLookupBatcher(
         if (_timer is null && _queues.Values.Any(q => q.Count > 0) && (await directory.GetAsync(_projectId))?.Settings is { } s)
             _timer = this.RegisterGrainTimer(OnTimerAsync,
                 new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)), Timeout.InfiniteTimeSpan) { Interleave = true });
-    }
-
-    /// <summary>The original plugin's way: one call per key, as many at once as the quota's in-flight setting allows.</summary>
-    private async Task NaiveLookupAsync(ProjectSettings settings, LeadLookupRequest request)
-    {
-        var slots = _naiveSlots ??= new SemaphoreSlim(Math.Max(1, settings.Quota.MaxConcurrentCalls));
-        await slots.WaitAsync();
-        try
-        {
-            while (await LookupAndDeliverAsync(settings, [request.Value], request.Purpose) is { } retryAfter)
-                await Task.Delay(retryAfter, time);
-        }
-        finally
-        {
-            slots.Release();
-            _naiveKeys.Remove((request.Purpose, request.Value));
-        }
     }
 
     /// <summary>Looks the keys up and hands every result to its key grain. Returns a wait instead (delivering nothing)
@@ -200,21 +173,9 @@ public sealed partial class LeadLookupBatcher(
             results = keys.ToDictionary(k => k, _ => failed, StringComparer.Ordinal);
         }
 
-        var deliveries = keys.Select(async key =>
-        {
-            var result = results.TryGetValue(key, out var r) ? r : missing;
-            try
-            {
-                await GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, _type, key)).ApplyLookupResultAsync(result);
-                return key;
-            }
-            catch (Exception ex)
-            {
-                LogDeliveryFailed(ex, _projectId, key.Length);
-                return null;    // its journal record stays: the recovery queues the lookup again
-            }
-        });
-        var delivered = (await Task.WhenAll(deliveries)).OfType<string>().ToList();
+        var (delivered, undelivered) = await LookupResultDelivery.DeliverAsync(GrainFactory, _projectId, _type, keys, results, missing);
+        // A failed delivery keeps its journal record: the recovery queues the lookup again.
+        foreach (var (key, error) in undelivered) LogDeliveryFailed(error, _projectId, key.Length);
         if (purpose == MarketoCallPurpose.Realtime) await ForgetAsync(delivered, takenAt);
         return null;
     }

@@ -36,15 +36,6 @@ public sealed partial class SyncSchedulerGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _projectId = GrainKeys.ParseSyncScheduler(this.GetPrimaryKeyString());
-        // Emails kept in the grain's state by earlier versions move to the queue once.
-        if (S.Pending.Count > 0 || S.Running.Count > 0)
-        {
-            await queue.AddAsync(_projectId, [.. S.Pending, .. S.Running], time.GetUtcNow(), cancellationToken);
-            if (S.Running.Count > 0) await queue.StartRunAsync(_projectId, cancellationToken);
-            S.Pending.Clear();
-            S.Running.Clear();
-            await state.WriteStateAsync(cancellationToken);
-        }
         // A run that was cut short by a crash or a deactivation goes on.
         if ((await queue.CountAsync(_projectId, cancellationToken)).InRun > 0) QueueContinuation();
     }
@@ -146,11 +137,16 @@ public sealed partial class SyncSchedulerGrain(
                 return;
             }
 
-            await Task.WhenAll(chunk.Select(email => outcome.Results.TryGetValue(email, out var result)
-                ? GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).ApplyLookupResultAsync(result)
-                : Task.CompletedTask));
-
-            await queue.CompleteAsync(_projectId, chunk);
+            var (delivered, failed) = await LookupResultDelivery.DeliverAsync(GrainFactory, _projectId, LeadKeyType.Email, chunk,
+                outcome.Results, missing: null);
+            await queue.CompleteAsync(_projectId, delivered);
+            if (failed.Count > 0)
+            {
+                // The undelivered emails stay in the queue; the next tick looks them up again.
+                LogDeliveryFailed(failed[0].Error, _projectId, failed.Count);
+                await StopRunAsync($"handing {failed.Count} lookup result(s) to their keys failed");
+                return;
+            }
             S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
             more = chunk.Count == LeadLookupExecutor.MaxKeysPerCall;
         }
@@ -203,6 +199,9 @@ public sealed partial class SyncSchedulerGrain(
         S.ReminderIntervalMinutes = null;
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: handing {Count} periodic lookup result(s) to their keys failed; they wait for the next tick")]
+    private partial void LogDeliveryFailed(Exception ex, string projectId, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a periodic lookup threw; the emails stay pending")]
     private partial void LogRunFailed(Exception ex, string projectId);
