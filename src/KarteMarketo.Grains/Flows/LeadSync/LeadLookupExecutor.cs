@@ -34,6 +34,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         if (values.Count is 0 or > MaxKeysPerCall)
             throw new ArgumentOutOfRangeException(nameof(values), values.Count, $"1 to {MaxKeysPerCall} keys per lookup");
 
+        var instance = settings.Marketo.InstanceId;
         var fields = (await catalog.GetFieldsAsync(projectId, settings, type, cancellationToken)).ToList();
         var calls = 0;
         var leads = new List<JsonObject>();
@@ -65,16 +66,16 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
                     break;
 
                 case MarketoOutcome.Deferred deferred:
-                    return Uniform(values, SyncResult.Deferred, Describe(deferred), purpose, calls, deferred);
+                    return Uniform(values, SyncResult.Deferred, Describe(deferred), purpose, calls, deferred, instance);
 
                 default:
-                    return Uniform(values, SyncResult.Failed, DescribeFailure(call), purpose, calls, null);
+                    return Uniform(values, SyncResult.Failed, DescribeFailure(call), purpose, calls, null, instance);
             }
         }
 
         var warnings = catalog.UnknownFields(settings).Select(f => $"custom field '{f}' is unknown to Marketo (1006) and is not synced").ToList();
         var warning = warnings.Count == 0 ? null : string.Join("; ", warnings);
-        return new LookupBatchOutcome(Match(values, type, leads, warning, purpose), calls, null);
+        return new LookupBatchOutcome(Match(values, type, leads, warning, purpose, instance), calls, null);
     }
 
     /// <summary>Leaves the field named by a 1006 out of this lookup and, through the catalog, of later ones. False when
@@ -91,7 +92,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
     }
 
     private Dictionary<string, LeadLookupResult> Match(IReadOnlyList<string> values, LeadKeyType type,
-        List<JsonObject> leads, string? warning, MarketoCallPurpose purpose)
+        List<JsonObject> leads, string? warning, MarketoCallPurpose purpose, string instance)
     {
         var now = time.GetUtcNow();
         var byKey = new Dictionary<string, JsonObject>(StringComparer.OrdinalIgnoreCase);
@@ -112,11 +113,11 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
                 var copy = (JsonObject)lead.DeepClone();
                 // The cookies field is asked for only to match results to keys.
                 if (type == LeadKeyType.Cookie) copy.Remove("cookies");
-                results[value] = new LeadLookupResult(SyncResult.Synced, id, copy.ToJsonString(), warning, purpose, now);
+                results[value] = new LeadLookupResult(SyncResult.Synced, id, copy.ToJsonString(), warning, purpose, now, instance);
             }
             else
             {
-                results[value] = new LeadLookupResult(SyncResult.NotFound, null, null, warning, purpose, now);
+                results[value] = new LeadLookupResult(SyncResult.NotFound, null, null, warning, purpose, now, instance);
             }
         }
         return results;
@@ -163,11 +164,11 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         && v.TryGetValue<long>(out var id) ? id : null;
 
     private LookupBatchOutcome Uniform(IReadOnlyList<string> values, SyncResult result, string error, MarketoCallPurpose purpose,
-        int calls, MarketoOutcome.Deferred? deferred)
+        int calls, MarketoOutcome.Deferred? deferred, string instance)
     {
         var now = time.GetUtcNow();
         var results = values.Distinct(StringComparer.Ordinal)
-            .ToDictionary(v => v, _ => new LeadLookupResult(result, null, null, error, purpose, now), StringComparer.Ordinal);
+            .ToDictionary(v => v, _ => new LeadLookupResult(result, null, null, error, purpose, now, instance), StringComparer.Ordinal);
         return new LookupBatchOutcome(results, calls, deferred);
     }
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.LeadSync;
 
 namespace KarteMarketo.Grains.Flows.LeadUpserts;
 
@@ -144,6 +145,9 @@ public sealed partial class LeadUpsertDispatcherGrain(
         foreach (var (row, leadId, synced) in rows)
         {
             var cookie = LeadPayload.FromJson(row.Payload).Cookie!;
+            // Associations belong to the instance and to the cookie's token: part (API.md, "Lead identity rules").
+            var instance = settings.Marketo.InstanceId;
+            var token = LeadKeyValues.CookieToken(cookie);
             var now = Time.GetUtcNow();
             var result = synced ?? (row.Result as JsonObject)?.DeepClone().AsObject() ?? [];
             if (pause is { } wait)
@@ -152,7 +156,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
                 continue;
             }
 
-            if (await Store.GetCookieAssociationAsync(ProjectId, cookie, cancellationToken) == leadId)
+            if (await Store.GetCookieAssociationAsync(ProjectId, instance, token, cancellationToken) == leadId)
             {
                 result["association"] = "already associated";
                 outcomes[row.Id] = Delivered(row, leadId, result, now);
@@ -166,7 +170,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
             switch (call.Outcome)
             {
                 case MarketoOutcome.Completed:
-                    await Store.RecordCookieAssociationAsync(ProjectId, cookie, leadId, now, cancellationToken);
+                    await Store.RecordCookieAssociationAsync(ProjectId, instance, token, leadId, now, cancellationToken);
                     await RecordLeadIdAsync(LeadKeyType.Cookie, cookie, leadId);
                     result["association"] = "associated";
                     outcomes[row.Id] = Delivered(row, leadId, result, now);
