@@ -28,6 +28,9 @@ public sealed class MarketoQuotaGrain(
     /// minute) and rationing keeps its share of the window for it: a flood cannot starve the reconciliation.</summary>
     private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(15);
 
+    /// <summary>How often the forecast gauges are refreshed.</summary>
+    private static readonly TimeSpan ForecastEvery = TimeSpan.FromSeconds(15);
+
     // One write at a time: the reconciliation timer interleaves with permits, and both may need a reservation.
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private QuotaLedger _ledger = null!;
@@ -42,11 +45,18 @@ public sealed class MarketoQuotaGrain(
         // Interleaving: the usage call may take seconds; permits must not wait behind it.
         _nextReconcileAt = time.GetUtcNow() + ReconcileEvery;
         this.RegisterGrainTimer(ReconcileAsync, new GrainTimerCreationOptions(CheckEvery, CheckEvery) { Interleave = true });
+        // The forecast gauges: alerts need no browser and no call to GET …/quota.
+        this.RegisterGrainTimer(() =>
+        {
+            QuotaMetrics.Forecast(_ledger.Snapshot(null));
+            return Task.CompletedTask;
+        }, new GrainTimerCreationOptions(TimeSpan.Zero, ForecastEvery));
         return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        QuotaMetrics.ForgetForecast(_ledger.Instance);
         // A graceful exit stores the exact count, so a deactivation does not waste the reserved block.
         if (_ledger.InFlight > 0) return;
         try
