@@ -158,6 +158,7 @@ public static class ConsoleText
         ["User info"] = "ユーザー情報",
         ["Custom activities"] = "カスタムアクティビティ",
         ["Lead upserts"] = "リード登録",
+        ["KARTE writes"] = "KARTE への書き込み",
         ["Sent again"] = "再送しました",
         ["Retry all failed"] = "失敗をすべて再送",
         ["Retry"] = "再送",
@@ -165,7 +166,7 @@ public static class ConsoleText
         ["User"] = "ユーザー",
         ["What"] = "内容",
         ["Attempts"] = "試行回数",
-        ["Marketo's answer"] = "Marketo の応答",
+        ["The remote answer"] = "相手先の応答",
         ["Created"] = "作成",
     };
 }

@@ -64,6 +64,12 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.FindWorkAsync(now, cancellationToken);
     public Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
         CancellationToken cancellationToken = default) => inner.ListAsync(projectId, kind, statuses, limit, cancellationToken);
+    public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default) =>
+        inner.CountByStatusAsync(projectId, kind, cancellationToken);
+    public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        inner.MakeDueAsync(projectId, kind, now, cancellationToken);
+    public Task<int> RetryFailedAsync(string projectId, OutboxKind kind, IReadOnlyCollection<long>? ids, int limit, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => inner.RetryFailedAsync(projectId, kind, ids, limit, now, cancellationToken);
     public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
         inner.GetCookieAssociationAsync(projectId, cookie, cancellationToken);
     public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,

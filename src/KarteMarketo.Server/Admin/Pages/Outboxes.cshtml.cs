@@ -4,14 +4,14 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace KarteMarketo.Server.Admin.Pages;
 
-/// <summary><c>/admin/projects/{projectId}/outboxes</c>: the custom activity and lead upsert outboxes, counts by
+/// <summary><c>/admin/projects/{projectId}/outboxes</c>: the custom activity, lead upsert and KARTE write outboxes, counts by
 /// status, failed rows with Marketo's answer, retry one or all (the same <see cref="OutboxRetry"/> as the API).</summary>
 public sealed class OutboxesModel(IOutboxStore store, OutboxRetry retry, IProjectDirectory directory) : ConsolePage
 {
     /// <summary>Rows shown per outbox and status.</summary>
     public const int RowsShown = 100;
 
-    public sealed record Box(string Kind, string Title, IReadOnlyList<(string Status, int Count)> Counts,
+    public sealed record Box(string Kind, string Title, IReadOnlyList<(string Status, long Count)> Counts,
         IReadOnlyList<OutboxRow> Rows, IReadOnlyList<OutboxRow> Failed);
 
     public List<Box> Boxes { get; } = [];
@@ -50,12 +50,13 @@ public sealed class OutboxesModel(IOutboxStore store, OutboxRetry retry, IProjec
 
     private async Task LoadAsync(string project, CancellationToken cancellationToken)
     {
-        foreach (var (kind, title) in new[] { (OutboxKind.Activities, "Custom activities"), (OutboxKind.Leads, "Lead upserts") })
+        foreach (var (kind, title) in new[] { (OutboxKind.Activities, "Custom activities"), (OutboxKind.Leads, "Lead upserts"), (OutboxKind.Karte, "KARTE writes") })
         {
             var rows = await store.ListAsync(project, kind, null, RowsShown, cancellationToken);
             var failed = await store.ListAsync(project, kind, [OutboxStatus.Failed], RowsShown, cancellationToken);
+            var byStatus = await store.CountByStatusAsync(project, kind, cancellationToken);
             var counts = OutboxStatus.All.Order(StringComparer.Ordinal)
-                .Select(s => (s, rows.Count(r => r.Status == s))).ToList();
+                .Select(s => (s, byStatus.TryGetValue(s, out var n) ? n : 0L)).ToList();
             Boxes.Add(new Box(kind.ToKeyword(), title, counts, rows, failed));
         }
     }
@@ -64,6 +65,7 @@ public sealed class OutboxesModel(IOutboxStore store, OutboxRetry retry, IProjec
     {
         "activities" => OutboxKind.Activities,
         "leads" => OutboxKind.Leads,
+        "karte" => OutboxKind.Karte,
         _ => null,
     };
 }
