@@ -24,6 +24,9 @@ public sealed class MarketoQuotaGrain(
     /// the last minute) and rationing keeps its share of the window for it: a flood cannot starve the reconciliation.</summary>
     public static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(15);
 
+    /// <summary>How often the forecast gauges are refreshed.</summary>
+    private static readonly TimeSpan ForecastEvery = TimeSpan.FromSeconds(15);
+
     private QuotaLedger _ledger = null!;
     private DateTimeOffset _nextReconcileAt;
 
@@ -31,11 +34,18 @@ public sealed class MarketoQuotaGrain(
     {
         _ledger = new QuotaLedger(GrainKeys.ParseQuota(this.GetPrimaryKeyString()), time, state.RecordExists ? state.State : null);
         _nextReconcileAt = time.GetUtcNow() + ReconcileEvery;
+        // The forecast gauges: alerts need no browser and no call to GET …/quota.
+        this.RegisterGrainTimer(() =>
+        {
+            QuotaMetrics.Forecast(_ledger.Snapshot(null));
+            return Task.CompletedTask;
+        }, new GrainTimerCreationOptions(TimeSpan.Zero, ForecastEvery));
         return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        QuotaMetrics.ForgetForecast(_ledger.Instance);
         // A graceful exit stores the exact count, so a deactivation does not waste the reserved block.
         if (_ledger.InFlight > 0) return;
         try

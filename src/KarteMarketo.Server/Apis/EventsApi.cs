@@ -3,8 +3,11 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
+using KarteMarketo.Grains.Telemetry;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans;
 
@@ -17,6 +20,11 @@ public static class EventsApi
 
     /// <summary>Most grain calls in flight for one request: enough to keep the silo busy, few enough not to flood it.</summary>
     public const int MaxFanOut = 64;
+
+    /// <summary>Requests of identify events only, by how they were answered: <c>path=shortcut</c> (no grain call) or
+    /// <c>path=grain</c>.</summary>
+    private static readonly Counter<long> IdentifyRequests = KarteMarketoMetrics.Meter.CreateCounter<long>(
+        "kartemarketo.events.identify_requests", description: "Identify-only event requests, by path (shortcut: no grain call)");
 
     /// <summary>Endpoints: KARTE events in.</summary>
     public static IEndpointRouteBuilder MapEventsApi(this IEndpointRouteBuilder app)
@@ -31,7 +39,8 @@ public static class EventsApi
     public sealed record EventsAccepted(int Accepted);
 
     /// <summary>What the endpoint uses.</summary>
-    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, PeriodicSyncIntake PeriodicSync);
+    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, PeriodicSyncIntake PeriodicSync,
+        IdentifyShortcuts Shortcuts, TimeProvider Time);
 
     /// <summary>One checked event: the user, and for identify events the normalised keys.</summary>
     private sealed record Identify(string UserId, string? Email, string? Cookie);
@@ -39,7 +48,99 @@ public static class EventsApi
     internal static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> PostEventsAsync(
         string projectId, HttpContext context, [AsParameters] EventsServices services, CancellationToken cancellationToken)
     {
-        var body = await JsonBody.ReadNodeAsync(context.Request, cancellationToken);
+        var bytes = await JsonBody.ReadUtf8Async(context.Request, cancellationToken);
+        if (!bytes.IsOk) return bytes.Problem;
+        var record = context.GetProjectAccess().Record;
+        if (record is null) return Problems.ProjectNotFound(projectId);
+
+        // The hot path (issue 18): identify events read straight from the bytes (source-generated, no JsonNode); where
+        // every one of them is known to change nothing (IdentifyShortcuts) the answer needs no grain call.
+        List<Identify> identifies;
+        int count;
+        HashSet<string> seenUsers;
+        if (IdentifyEvents.TryRead(bytes.Value) is { } fast)
+        {
+            if (await TryShortcutAsync(projectId, record, fast, services, cancellationToken))
+            {
+                IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "shortcut"));
+                return Accepted(fast.Length);
+            }
+            if (CheckFast(fast) is not { } checkedFast) return await SlowPathAsync(projectId, record, bytes.Value, services, cancellationToken);
+            IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "grain"));
+            identifies = checkedFast;
+            count = fast.Length;
+            seenUsers = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
+        }
+        else
+        {
+            return await SlowPathAsync(projectId, record, bytes.Value, services, cancellationToken);
+        }
+        return await StoreAsync(projectId, record.Settings, count, identifies, seenUsers, services, cancellationToken);
+    }
+
+    private static Accepted<EventsAccepted> Accepted(int count) => TypedResults.Accepted((string?)null, new EventsAccepted(count));
+
+    /// <summary>Every event an identify of a key this silo's grain says is linked to the user and inside its window
+    /// (and of an email this silo queued for the periodic sync lately): nothing to do, nothing to store.</summary>
+    private static async ValueTask<bool> TryShortcutAsync(string projectId, ProjectRecord record, IdentifyEvent[] events,
+        EventsServices services, CancellationToken cancellationToken)
+    {
+        var settings = record.Settings;
+        var now = services.Time.GetUtcNow();
+        var periodic = settings.PeriodicSync.Enabled;
+        List<string>? toQueue = null;
+        foreach (var e in events)
+        {
+            if (!TryNormalize(e, out var userId, out var email, out var cookie)) return false;
+            if (email is not null)
+            {
+                if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, LeadKeyType.Email, email), userId, cookie is not null, record.Version, now))
+                    return false;
+                if (cookie is not null && !services.Shortcuts.IsLinked(new LeadKeyId(projectId, LeadKeyType.Cookie, cookie), userId, record.Version))
+                    return false;
+                if (periodic && !services.PeriodicSync.IsRecentlyQueued(projectId, settings, email)) (toQueue ??= []).Add(email);
+            }
+            else if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, LeadKeyType.Cookie, cookie!), userId, false, record.Version, now))
+            {
+                return false;
+            }
+        }
+        // Only the periodic-sync queue (a store write, no grain call) may still need these, once per silo per 10 s.
+        if (toQueue is not null)
+            await services.PeriodicSync.AddAsync(projectId, settings, toQueue.Distinct(StringComparer.Ordinal).ToList(), cancellationToken);
+        return true;
+    }
+
+    /// <summary>An identify event that passes every check the slow path makes, with its keys normalised.</summary>
+    private static bool TryNormalize(IdentifyEvent e, out string userId, out string? email, out string? cookie)
+    {
+        userId = e.UserId!;
+        email = null;
+        cookie = null;
+        if (e.UserId is not { Length: > 0 and <= 512 } || Encoding.UTF8.GetByteCount(e.UserId) > 512) return false;
+        if (e.Event != "identify" || e.Values is not { } values) return false;
+        if (values.Email is { } rawEmail && !LeadKeyValues.TryNormalizeEmail(rawEmail, out email, out _)) return false;
+        if (values.MarketoCookie is { } rawCookie && !LeadKeyValues.TryNormalizeCookie(rawCookie, out cookie, out _)) return false;
+        return email is not null || cookie is not null;
+    }
+
+    /// <summary>The fast-read events as checked identifies, or null where one fails a check (the slow path then names it).</summary>
+    private static List<Identify>? CheckFast(IdentifyEvent[] events)
+    {
+        var list = new List<Identify>(events.Length);
+        foreach (var e in events)
+        {
+            if (!TryNormalize(e, out var userId, out var email, out var cookie)) return null;
+            list.Add(new Identify(userId, email, cookie));
+        }
+        return list;
+    }
+
+    /// <summary>Any body: parsed as a node and checked event by event, each problem named by its path.</summary>
+    private static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> SlowPathAsync(string projectId, ProjectRecord record,
+        byte[] bytes, EventsServices services, CancellationToken cancellationToken)
+    {
+        var body = JsonBody.ParseNode(bytes);
         if (!body.IsOk) return body.Problem;
 
         var errors = new ValidationErrors();
@@ -68,10 +169,12 @@ public static class EventsApi
             if (parsed.Email is not null || parsed.Cookie is not null) identifies.Add(parsed);
         }
         if (errors.HasErrors) return Problems.Validation(errors, "One or more events are invalid; see errors. No event was accepted.");
+        return await StoreAsync(projectId, record.Settings, items.Count, identifies, seenUsers, services, cancellationToken);
+    }
 
-        var settings = context.GetProjectAccess().Record?.Settings;
-        if (settings is null) return Problems.ProjectNotFound(projectId);
-
+    private static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> StoreAsync(string projectId, ProjectSettings settings,
+        int count, List<Identify> identifies, HashSet<string> seenUsers, EventsServices services, CancellationToken cancellationToken)
+    {
         // Stored before the 202: users that only sent other events are recorded as seen; identify links are written
         // by the key grains (which skip what they already have, so repeats cost no storage write).
         var linked = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
@@ -85,7 +188,7 @@ public static class EventsApi
         await Parallel.ForEachAsync(distinct, new ParallelOptions { MaxDegreeOfParallelism = MaxFanOut, CancellationToken = cancellationToken },
             async (identify, _) => await IdentifyAsync(services.Grains, projectId, identify));
 
-        return TypedResults.Accepted((string?)null, new EventsAccepted(items.Count));
+        return Accepted(count);
     }
 
     /// <summary>Email first: the email key gets the cookie as its fallback and the cookie key is only linked; a cookie

@@ -44,6 +44,7 @@ public sealed class ClusterRetryOptions
 internal sealed partial class ClusterCallRetry(
     Microsoft.Extensions.Options.IOptions<ClusterRetryOptions> options,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<ClusterCallRetry> logger) : IOutgoingGrainCallFilter
 {
     private static readonly AsyncLocal<RequestScope?> Current = new();
@@ -102,7 +103,9 @@ internal sealed partial class ClusterCallRetry(
                 triedAfterDeath = true;
                 left = settings.FirstDelay;
             }
-            if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
+            // A host shutting down stops trying at once (its own calls are rejected while it leaves the cluster).
+            var stopping = lifetime.ApplicationStopping;
+            if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested || stopping.IsCancellationRequested)
             {
                 LogGaveUp(failure.GetType().Name, context.InterfaceName, context.MethodName, attempt);
                 ThrowIfThrown(failure, context);
@@ -111,7 +114,18 @@ internal sealed partial class ClusterCallRetry(
             if (attempt == 1) LogRetrying(failure.GetType().Name, context.InterfaceName, context.MethodName, failure.Message);
             // A little jitter, so the calls of a fan-out do not all come back at the same instant.
             var pause = delay + TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)Math.Max(1, delay.TotalMilliseconds / 2)));
-            await Task.Delay(pause < left ? pause : left, time, cancellation).ConfigureAwait(false);
+            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stopping))
+            {
+                try
+                {
+                    await Task.Delay(pause < left ? pause : left, time, wait.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested && !cancellation.IsCancellationRequested)
+                {
+                    ThrowIfThrown(failure, context);
+                    return;
+                }
+            }
             delay = delay * 2 < settings.MaxDelay ? delay * 2 : settings.MaxDelay;
         }
     }

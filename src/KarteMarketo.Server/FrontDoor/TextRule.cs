@@ -17,6 +17,11 @@ public static class TextRule
     /// when the document is not JSON (the parser reports that).</summary>
     public static (string Path, string Message)? Check(ReadOnlySpan<byte> utf8Json)
     {
+        // In valid UTF-8 JSON, U+0000 and surrogates can only be written as escapes, raw C0 controls are not allowed in
+        // strings, and the other controls are DEL, U+0080–U+009F (C2 80–9F) and U+2028/9 (E2 80 A8/A9): a document
+        // without a backslash, DEL, C2 or E2 byte holds nothing this rule refuses. The events hot path (issue 18)
+        // stops here without reading a string.
+        if (utf8Json.IndexOfAny(PossiblyRefused) < 0) return null;
         var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow });
         // One frame per open container: an array's next index, or an object's current member name.
         var frames = new List<Frame>();
@@ -65,6 +70,8 @@ public static class TextRule
         }
         return null;
     }
+
+    private static readonly System.Buffers.SearchValues<byte> PossiblyRefused = System.Buffers.SearchValues.Create([(byte)'\\', 0x7F, 0xC2, 0xE2]);
 
     /// <summary>The first offending field of a form body (names are keys; values are data), or null.</summary>
     public static (string Path, string Message)? CheckForm(IFormCollection form)

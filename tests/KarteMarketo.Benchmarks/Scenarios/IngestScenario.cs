@@ -113,6 +113,13 @@ internal static class IngestScenario
         };
         report.Row("ratio to the floor (mean of rounds)", $"single events {Pct(singleRatios.Average())} of its req/s (goal ≥ 50 %); {batch}-event batches {Pct(batchedRatios.Average())} of its events/s (goal ≥ 25 %); p99 at half load {Bench.F(paced.Intended.Ms(99), "0.00")} ms (goal ≤ 10 ms)");
 
+        var metrics = await server.MetricsAsync(cancellationToken);
+        var shortcut = metrics.Sum("kartemarketo_events_identify_requests_total", "path=\"shortcut\"") ?? 0;
+        var grain = metrics.Sum("kartemarketo_events_identify_requests_total", "path=\"grain\"") ?? 0;
+        report.Row("identify requests without a grain call", $"{Bench.F(shortcut, "0")} of {Bench.F(shortcut + grain, "0")} (warm-up included: its first identify of each user needs the grain)");
+        headline["shortcutRequests"] = shortcut;
+        headline["grainRequests"] = grain;
+
         if (options.Postgres is not null)
             await NewUsersAgainstCeilingAsync(env, client, projectId, report, headline, cancellationToken);
 
@@ -136,7 +143,7 @@ internal static class IngestScenario
         double ceiling = 0;
         Console.WriteLine($"  storage ceiling: WriteStateAsync loops on the same database, {options.CeilingSeconds} s each");
         await ceilingHost.RunAsync("new", Math.Min(2, options.CeilingSeconds), 16, cancellationToken);   // JIT, pool
-        foreach (var (mode, concurrency) in new[] { ("new", 32), ("new", 128), ("update", 32) })
+        foreach (var (mode, concurrency) in new[] { ("new", 32), ("new", 100), ("new", 256), ("update", 32) })
         {
             var run = await ceilingHost.RunAsync(mode, options.CeilingSeconds, concurrency, cancellationToken);
             ceilings.Add(run);

@@ -102,6 +102,13 @@ internal static class MemoryScenario
                     $"idle heap {Bench.F(Per(idle.ManagedHeapMb, baseline.ManagedHeapMb, keys))}, ws {Bench.F(Per(idle.WorkingSetMb, baseline.WorkingSetMb, keys))}; " +
                     $"collected heap {Bench.F(Per(collected.ManagedHeapMb, baseline.ManagedHeapMb, keys))}, ws {Bench.F(Per(collected.WorkingSetMb, baseline.WorkingSetMb, keys))}");
             }
+            if (keys > 0 && PerKeyBytes(collected.ManagedHeapMb, baseline.ManagedHeapMb, keys) is { } perKey)
+            {
+                // Issue 18's figure: what an idle key costs once its activation is gone (goal ≤ 1 KB in PostgreSQL mode).
+                report.Row($"{keys:N0} keys: heap per idle key", $"{Bench.F(perKey, "0")} bytes after collection " +
+                    $"({Bench.F(PerKeyBytes(idle.ManagedHeapMb, baseline.ManagedHeapMb, keys), "0")} bytes with activations); goal ≤ 1,024 bytes in PostgreSQL mode");
+                ((JsonObject)steps[^1]!)["heapBytesPerIdleKeyAfterCollection"] = Math.Round(perKey, 0);
+            }
             if (keys < target)
             {
                 Extrapolate(report, steps, options, baseline, idle, collected, keys, target);
@@ -160,6 +167,9 @@ internal static class MemoryScenario
 
     private static double? Per(double? value, double? baseline, int keys) =>
         value is { } v && baseline is { } b && keys > 0 ? (v - b) * 100_000.0 / keys : null;
+
+    private static double? PerKeyBytes(double? valueMb, double? baselineMb, int keys) =>
+        valueMb is { } v && baselineMb is { } b && keys > 0 ? (v - b) * 1024 * 1024 / keys : null;
 
     private static JsonObject PerHundredThousand(MemoryReading baseline, MemoryReading idle, MemoryReading collected, int keys) => new()
     {

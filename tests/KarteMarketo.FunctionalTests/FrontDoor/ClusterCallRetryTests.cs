@@ -115,7 +115,7 @@ public sealed class ClusterCallRetryTests
     /// <summary>Runs the filter on <paramref name="call"/>, advancing the fake clock whenever it waits.</summary>
     private async Task RunAsync(ScriptedCall call)
     {
-        var filter = new ClusterCallRetry(Microsoft.Extensions.Options.Options.Create(Options), clock, NullLogger<ClusterCallRetry>.Instance);
+        var filter = new ClusterCallRetry(Microsoft.Extensions.Options.Options.Create(Options), clock, new Lifetime(), NullLogger<ClusterCallRetry>.Instance);
         var run = filter.Invoke(call);
         for (var i = 0; i < 10_000 && !run.IsCompleted; i++)
         {
@@ -124,6 +124,15 @@ public sealed class ClusterCallRetryTests
         }
         Assert.True(run.IsCompleted, "the filter never finished");
         await run;
+    }
+
+    /// <summary>A host that keeps running.</summary>
+    private sealed class Lifetime : Microsoft.Extensions.Hosting.IHostApplicationLifetime
+    {
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+        public void StopApplication() { }
     }
 
     /// <summary>An outgoing call from outside any grain whose tries fail (or not) as scripted.</summary>

@@ -19,10 +19,14 @@ public sealed class LeadKeyGrain(
     IProjectDirectory directory,
     IUserStore users,
     IPendingLookupJournal journal,
+    IdentifyShortcuts shortcuts,
     KarteWriteBackService writeBack,
     IOptions<LeadSyncOptions> options,
-    TimeProvider time) : Grain, ILeadKeyGrain
+    TimeProvider time) : Grain, ILeadKeyGrain, IIncomingGrainCallFilter
 {
+    /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
+    public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
+
     /// <summary>A key waiting in the backlog this long is taken as lost from it (a backlog row can only be lost with
     /// the embedded default's memory): an identify may then look it up again. A day and a bit: the longest wait is
     /// the one for Marketo's midnight.</summary>
@@ -33,13 +37,67 @@ public sealed class LeadKeyGrain(
     private string _value = "";
     private readonly List<TaskCompletionSource<LeadIdResolution>> _resolutionWaiters = [];
     private DateTimeOffset? _recoveredAt;
+    private LeadKeyId _id;
+    private int _callsRunning;
 
     private LeadKeyState S => state.State;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_projectId, _type, _value) = GrainKeys.ParseLeadKey(this.GetPrimaryKeyString());
+        _id = new LeadKeyId(_projectId, _type, _value);
         return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        shortcuts.Withdraw(_id);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Keeps this silo's <see cref="IdentifyShortcuts"/> entry for the key true: withdrawn before any call can
+    /// change the state, published again from the state once no call is running (interleaving ones included).</summary>
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        if (_callsRunning++ == 0) shortcuts.Withdraw(_id);
+        try
+        {
+            await context.Invoke();
+        }
+        finally
+        {
+            if (--_callsRunning == 0) await PublishShortcutAsync();
+        }
+    }
+
+    /// <summary>States which identifies would change nothing now: mirrors <see cref="IdentifyAsync"/> (the instance,
+    /// the window test of <see cref="OutsideWindow"/>, the backlog, the cookie hand-over and pending fallbacks) and
+    /// <see cref="LinkUserAsync"/>. Anything it leaves out only sends identifies to the grain.</summary>
+    private async Task PublishShortcutAsync()
+    {
+        Contracts.Projects.ProjectRecord? record;
+        try
+        {
+            record = await directory.GetAsync(_projectId);
+        }
+        catch (Exception)
+        {
+            return;   // no statement is always safe: the endpoint calls the grain
+        }
+        if (record is null || _callsRunning != 0) return;
+        var settings = record.Settings;
+        // Learned on another instance than the project's (AdoptInstance would forget it): the next identify must come.
+        if (S.Instance != settings.Marketo.InstanceId) return;
+        var realtime = RealtimeApplies(settings, _type);
+        var noOpUntil = !realtime ? DateTimeOffset.MaxValue
+            : S.LastRequestAt is not { } start ? DateTimeOffset.MinValue
+            : S.LastResult == SyncResult.Pending ? start + StalePendingAfter
+            : start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
+        // Deferred into the backlog: identifies ask nothing until it has answered (see WaitingInBacklog).
+        if (realtime && S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } backlogged && backlogged + BacklogTrustedFor > noOpUntil)
+            noOpUntil = backlogged + BacklogTrustedFor;
+        var cookieNoOp = realtime && S.LastResult is not (SyncResult.NotFound or SyncResult.Pending);
+        shortcuts.Publish(_id, new IdentifyShortcut([.. S.LinkedUsers], record.Version, noOpUntil, cookieNoOp));
     }
 
     public async Task IdentifyAsync(IdentifyCommand command)
@@ -323,9 +381,7 @@ public sealed class LeadKeyGrain(
     private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
     {
         if (S.LastRequestAt is not { } start) return true;
-        // A pending lookup is answered, or (its batcher's silo died, its answer could not be handed over) queued again by
-        // PendingLookupRecovery from the journal: it is never lost, so it needs no second time-out here.
-        if (S.LastResult == SyncResult.Pending) return false;
+        if (S.LastResult == SyncResult.Pending) return now - start >= StalePendingAfter;
         return now >= start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
     }
 

@@ -38,15 +38,17 @@ public sealed partial class LeadLookupBatcher(
     private static readonly TimeSpan MaxRetryWait = TimeSpan.FromMinutes(1);
     private IGrainTimer? _timer;
 
+    /// <summary>Keys in arrival order, each once, with when it arrived (the batch's age is its oldest key's).</summary>
     private sealed class OrderedKeys
     {
         private readonly List<string> _order = [];
-        private readonly HashSet<string> _set = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, DateTimeOffset> _arrived = new(StringComparer.Ordinal);
         public int Count => _order.Count;
-        public void Add(string key) { if (_set.Add(key)) _order.Add(key); }
-        public void Requeue(List<string> keys)
+        public DateTimeOffset Oldest => _arrived[_order[0]];
+        public void Add(string key, DateTimeOffset at) { if (_arrived.TryAdd(key, at)) _order.Add(key); }
+        public void Requeue(List<string> keys, DateTimeOffset at)
         {
-            var fresh = keys.Where(_set.Add).ToList();
+            var fresh = keys.Where(k => _arrived.TryAdd(k, at)).ToList();
             _order.InsertRange(0, fresh);
         }
 
@@ -54,10 +56,16 @@ public sealed partial class LeadLookupBatcher(
         {
             var taken = _order.Take(max).ToList();
             _order.RemoveRange(0, taken.Count);
-            foreach (var key in taken) _set.Remove(key);
+            foreach (var key in taken) _arrived.Remove(key);
             return taken;
         }
     }
+
+    /// <summary>A batch this full when its oldest key's delay is up waits up to <see cref="FillGrace"/> of the delay
+    /// longer for the keys still arriving: at a steady 300 identify/s the 300th key and the first key's deadline come at
+    /// the same moment, and a call of 299 would leave a remainder for a call of its own.</summary>
+    private const int NearlyFull = LeadLookupExecutor.MaxKeysPerCall * 9 / 10;
+    private const double FillGrace = 0.05;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -82,12 +90,28 @@ public sealed partial class LeadLookupBatcher(
         _batchSize = delay <= TimeSpan.Zero ? 1 : LeadLookupExecutor.MaxKeysPerCall;
 
         if (!_queues.TryGetValue(request.Purpose, out var queue)) _queues[request.Purpose] = queue = new OrderedKeys();
-        queue.Add(request.Value);
+        queue.Add(request.Value, time.GetUtcNow());
 
         if (_queues.Values.Any(q => q.Count >= _batchSize))
             StartFlush(FlushScope.FullBatches);   // a full batch need not wait for the timer
-        else
-            _timer ??= this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true });
+        else if (_timer is null)
+            ScheduleTimer(delay);
+    }
+
+    /// <summary>When a queue's batch goes without being full: its oldest key's delay is up (a little later where the
+    /// batch is nearly full, see <see cref="NearlyFull"/>).</summary>
+    private static DateTimeOffset DueAt(OrderedKeys queue, TimeSpan delay) =>
+        queue.Oldest + (queue.Count >= NearlyFull ? delay * (1 + FillGrace) : delay);
+
+    /// <summary>The timer for the earliest due batch (nothing when every queue is empty).</summary>
+    private void ScheduleTimer(TimeSpan delay)
+    {
+        var queued = _queues.Values.Where(q => q.Count > 0).ToList();
+        if (queued.Count == 0) return;
+        var wait = queued.Min(q => DueAt(q, delay)) - time.GetUtcNow();
+        _timer?.Dispose();
+        _timer = this.RegisterGrainTimer(OnTimerAsync,
+            new GrainTimerCreationOptions(wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan) { Interleave = true });
     }
 
     private Task OnTimerAsync(CancellationToken cancellationToken)
@@ -103,9 +127,9 @@ public sealed partial class LeadLookupBatcher(
     {
         /// <summary>Only full batches (300 keys; one with no batch delay).</summary>
         FullBatches,
-        /// <summary>Full batches, and the keys that were queued when the flush began (their batch delay is over). Keys
-        /// arriving during the flush's calls wait for their own timer, so that they gather into full batches instead
-        /// of riding along in small ones.</summary>
+        /// <summary>Full batches, and the batches whose oldest key's delay is over (see <see cref="DueAt"/>), each
+        /// filled up to 300 with the keys behind it in arrival order. Younger keys left over wait for their own time, so
+        /// that they gather into full batches instead of riding along in small ones.</summary>
         Due,
         /// <summary>Everything, including keys arriving meanwhile (deactivation).</summary>
         Everything,
@@ -127,30 +151,30 @@ public sealed partial class LeadLookupBatcher(
 
     private async Task FlushLoopAsync(FlushScope scope)
     {
-        // How many keys of each queue are due now; full batches always go.
-        var due = _queues.ToDictionary(q => q.Key, q => scope == FlushScope.FullBatches ? 0 : q.Value.Count);
         while (true)
         {
-            var next = _queues.FirstOrDefault(q => q.Value.Count >= _batchSize
-                || (q.Value.Count > 0 && (scope == FlushScope.Everything || due.GetValueOrDefault(q.Key) > 0)));
-            if (next.Value is null) break;
-            var keys = next.Value.Take(_batchSize);
-            due[next.Key] = due.GetValueOrDefault(next.Key) - keys.Count;
             var settings = (await directory.GetAsync(_projectId))?.Settings;
             if (settings is null) return;
+            var delay = TimeSpan.FromMilliseconds(Math.Max(1, settings.RealtimeSync.BatchDelayMilliseconds));
+            var now = time.GetUtcNow();
+            var next = _queues.FirstOrDefault(q => q.Value.Count >= _batchSize
+                || (q.Value.Count > 0 && (scope == FlushScope.Everything || (scope == FlushScope.Due && DueAt(q.Value, delay) <= now))));
+            if (next.Value is null) break;
+            var keys = next.Value.Take(_batchSize);
             if (await LookupAndDeliverAsync(settings, keys, next.Key) is { } retryAfter)
             {
                 // A short wait (rate window, in-flight slots): the keys go back to the front and wait, undelivered.
-                next.Value.Requeue(keys);
+                next.Value.Requeue(keys, now - delay);
                 _timer?.Dispose();
                 _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions(retryAfter, Timeout.InfiniteTimeSpan) { Interleave = true });
                 return;
             }
+            // Keys that became due during the call go in the next round of this loop.
+            if (scope == FlushScope.FullBatches) scope = FlushScope.Due;
         }
-        // Keys left over (a partial batch) wait for the timer.
-        if (_timer is null && _queues.Values.Any(q => q.Count > 0) && (await directory.GetAsync(_projectId))?.Settings is { } s)
-            _timer = this.RegisterGrainTimer(OnTimerAsync,
-                new GrainTimerCreationOptions(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)), Timeout.InfiniteTimeSpan) { Interleave = true });
+        // Keys left over (a batch not yet due) wait for their oldest key's time.
+        if (_timer is null && (await directory.GetAsync(_projectId))?.Settings is { } s)
+            ScheduleTimer(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)));
     }
 
     /// <summary>Looks the keys up and hands every result to its key grain. Returns a wait instead (delivering nothing)

@@ -32,6 +32,7 @@ public static class LeadSyncServiceCollectionExtensions
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<PeriodicSyncIntake>();
+        services.AddSingleton<IdentifyShortcuts>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
         services.AddSingleton<IDeadSiloTakeover>(sp => sp.GetRequiredService<PendingLookupRecovery>());

@@ -26,6 +26,19 @@ public sealed class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainFactory g
         public readonly HashSet<string> Emails = new(StringComparer.Ordinal);
     }
 
+    /// <summary>Whether <paramref name="email"/> is already queued by this silo for the project's current interval, so
+    /// that <see cref="AddAsync"/> would write nothing and call nothing for it (the events endpoint's shortcut).</summary>
+    public bool IsRecentlyQueued(string projectId, ProjectSettings settings, string email)
+    {
+        if (!_scheduled.TryGetValue(projectId, out var known) || known != settings.PeriodicSync.IntervalMinutes) return false;
+        if (!_recent.TryGetValue(projectId, out var recent)) return false;
+        var now = time.GetUtcNow();
+        lock (recent.Gate)
+        {
+            return now - recent.Since < RecentlyQueuedFor && recent.Emails.Contains(email);
+        }
+    }
+
     /// <summary>Queues normalised emails for the project's next periodic run; returns once they are stored.</summary>
     public async Task AddAsync(string projectId, ProjectSettings settings, IReadOnlyCollection<string> emails,
         CancellationToken cancellationToken = default)
