@@ -1,3 +1,4 @@
+using KarteMarketo.Marketo;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -17,7 +18,7 @@ namespace KarteMarketo.Server.Apis;
 public static partial class MarketoWebhooksApi
 {
     public const string DefaultEventName = "marketo_activity";
-    public const string DefaultTimeZone = "America/Chicago";
+    public const string DefaultTimeZone = MarketoLimits.DayTimeZoneId;
 
     /// <summary>Fields whose value is the time of the activity (Marketo's <c>{{system.dateTime}}</c> and the like).</summary>
     private static readonly string[] TimeFields = ["dateTime", "activityDate", "datetime", "activity_date", "date_time"];
