@@ -9,6 +9,9 @@ public static class GrainKeys
     public static string Project(string projectId) => $"p:{projectId}";
     public static string ProjectIdOf(string projectKey) => projectKey[2..];
 
+    /// <summary><c>c:projects</c>: the one catalog of project ids.</summary>
+    public const string ProjectCatalog = "c:projects";
+
     /// <summary><c>k:{project}/{email|cookie}/{value}</c>. Values are used as given: emails are normalised before.</summary>
     public static string LeadKey(string projectId, LeadKeyType type, string value) => $"k:{projectId}/{type.ToKeyword()}/{value}";
 

@@ -1,3 +1,4 @@
+using KarteMarketo.Server.Admin;
 using KarteMarketo.Server.Apis;
 using KarteMarketo.Server.Hosting;
 
@@ -9,10 +10,12 @@ if (args.Contains("migrate"))
 }
 
 builder.AddKarteMarketoHost();
+builder.AddAdminConsole();
 
 var app = builder.Build();
 
 app.UseKarteMarketoFrontDoor();
+app.UseAdminConsole();
 app.MapOperationsApi();
 app.MapSettingsApi();
 app.MapEventsApi();
@@ -24,6 +27,7 @@ app.MapUserEventsApi();
 app.MapKarteWebhooksApi();
 app.MapLeadsApi();
 app.MapEmbeddedSandbox();
+app.MapAdminConsole();
 
 await app.RunAsync();
 return 0;

@@ -30,6 +30,8 @@ public sealed class ProjectGrain(
                 logger.LogInformation("Project {ProjectId}: secrets stored in plain text were rewritten encrypted", ProjectId);
             }
         }
+        // Projects stored before the catalog existed join it when they are next used.
+        if (state.State.Exists) await RegisterAsync();
         await base.OnActivateAsync(cancellationToken);
     }
 
@@ -72,6 +74,7 @@ public sealed class ProjectGrain(
 
         await WriteAsync(previous, next);
         _plain = settings;
+        if (issued is not null) await RegisterAsync();
         logger.LogInformation("Project {ProjectId} settings saved (version {Version}, created {Created})",
             ProjectId, next.Version, issued is not null);
         return new SaveSettingsResult(ToRecord(next), issued, issued is not null);
@@ -106,6 +109,19 @@ public sealed class ProjectGrain(
             // Memory must not run ahead of storage: a failed write leaves the project as it was.
             state.State = previous;
             throw;
+        }
+    }
+
+    /// <summary>The catalog only feeds the console's list: a failure there must not fail the project.</summary>
+    private async Task RegisterAsync()
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IProjectCatalogGrain>(GrainKeys.ProjectCatalog).AddAsync(ProjectId);
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Project {ProjectId} could not be added to the project catalog yet", ProjectId);
         }
     }
 
