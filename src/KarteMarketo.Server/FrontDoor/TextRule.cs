@@ -15,6 +15,13 @@ public static class TextRule
 {
     /// <summary>The first offending string in a UTF-8 JSON document, as (JSON path, message); null when all is well or
     /// when the document is not JSON (the parser reports that).</summary>
+    /// <summary>Largest stored values of one event, lead or activity: the JSON of its <c>values</c>, <c>fields</c> or
+    /// <c>attributes</c> map (API.md, "A hardened host", bounds).</summary>
+    public const int MaxValuesBytes = 64 * 1024;
+
+    /// <summary>Whether a problem message is an oversize values map (413) rather than bad text (400).</summary>
+    public static bool IsOversize(string message) => message.StartsWith("must be at most", StringComparison.Ordinal);
+
     public static (string Path, string Message)? Check(ReadOnlySpan<byte> utf8Json)
     {
         var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow });
@@ -28,14 +35,23 @@ public static class TextRule
                 {
                     case JsonTokenType.StartObject:
                     case JsonTokenType.StartArray:
-                        var parentName = frames.Count > 0 ? frames[^1].Name : null;
+                        var parentName = frames.Count > 0 && !frames[^1].IsArray ? frames[^1].Name : null;
                         AdvanceArray(frames);
-                        frames.Add(new Frame(reader.TokenType == JsonTokenType.StartArray, -1, null, parentName));
+                        frames.Add(new Frame(reader.TokenType == JsonTokenType.StartArray, -1, null, parentName, reader.TokenStartIndex));
                         break;
                     case JsonTokenType.EndObject:
                     case JsonTokenType.EndArray:
+                    {
+                        var closing = frames[^1];
+                        if (!closing.IsArray && closing.ParentName is "values" or "fields" or "attributes" &&
+                            reader.BytesConsumed - closing.Start > MaxValuesBytes)
+                        {
+                            frames[^1] = closing with { Name = null };
+                            return (PathOf(frames), $"must be at most {MaxValuesBytes / 1024} KiB of JSON");
+                        }
                         frames.RemoveAt(frames.Count - 1);
                         break;
+                    }
                     case JsonTokenType.PropertyName:
                     {
                         var name = ReadString(ref reader, out var bad);
@@ -171,7 +187,7 @@ public static class TextRule
         return text.ToString();
     }
 
-    private readonly record struct Frame(bool IsArray, int Index, string? Name, string? ParentName);
+    private readonly record struct Frame(bool IsArray, int Index, string? Name, string? ParentName, long Start = 0);
 }
 
 /// <summary>Applies <see cref="TextRule"/> to the request path (ids, names and keys live there) before any endpoint.</summary>
