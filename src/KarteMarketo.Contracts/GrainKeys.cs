@@ -26,6 +26,7 @@ public static class GrainKeys
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";
     public static string LeadUpsertDispatcher(string projectId) => $"o:{projectId}/leads";
+    public static string KarteWriteDispatcher(string projectId) => $"o:{projectId}/karte";
 }
 
 /// <summary>The two ways a KARTE user is matched to a Marketo lead.</summary>

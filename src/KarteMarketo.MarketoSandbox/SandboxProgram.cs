@@ -13,11 +13,14 @@ public static class SandboxProgram
         // ASP.NET's request logging writes full URLs, and identity URLs carry client secrets in the query string.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         builder.Services.Configure<SandboxOptions>(builder.Configuration.GetSection("Sandbox"));
+        builder.Services.Configure<Karte.KarteStandInOptions>(builder.Configuration.GetSection("Sandbox:Karte"));
         builder.Services.AddMarketoSandbox();
         var app = builder.Build();
         app.MapMarketoSandbox();
-        app.Logger.LogInformation("Marketo sandbox: REST base {Rest}, identity {Identity}, client id {ClientId}",
-            "/rest", "/identity", app.Services.GetRequiredService<SandboxState>().Options.ClientId);
+        // KARTE's write API stand-in: karte.endpoint = http://host:port/karte.
+        Karte.KarteStandInEndpoints.MapKarteStandIn(app, "/karte");
+        app.Logger.LogInformation("Marketo sandbox: REST base {Rest}, identity {Identity}, client id {ClientId}; KARTE stand-in {Karte}",
+            "/rest", "/identity", app.Services.GetRequiredService<SandboxState>().Options.ClientId, "/karte");
         await app.RunAsync();
     }
 }

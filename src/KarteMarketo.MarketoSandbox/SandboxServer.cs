@@ -1,4 +1,5 @@
 using System.Net;
+using KarteMarketo.MarketoSandbox.Karte;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -17,12 +18,19 @@ public sealed class SandboxServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private SandboxServer(WebApplication app, SandboxState state, Uri baseAddress)
+    private SandboxServer(WebApplication app, SandboxState state, Karte.KarteStandIn karte, Uri baseAddress)
     {
         _app = app;
         State = state;
+        Karte = karte;
         BaseAddress = baseAddress;
     }
+
+    /// <summary>The KARTE stand-in's root (<c>…/karte</c>): a project's <c>karte.endpoint</c>.</summary>
+    public Uri KarteEndpoint => new(BaseAddress, "karte");
+
+    /// <summary>The KARTE stand-in: what it received, faults, the most requests per second it saw.</summary>
+    public Karte.KarteStandIn Karte { get; }
 
     /// <summary>Root of the sandbox, e.g. <c>http://127.0.0.1:41234/</c>.</summary>
     public Uri BaseAddress { get; }
@@ -54,6 +62,7 @@ public sealed class SandboxServer : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         var state = new SandboxState(options, timeProvider);
+        var karte = new Karte.KarteStandIn(null, timeProvider);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Sandbox" });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(kestrel =>
@@ -64,13 +73,15 @@ public sealed class SandboxServer : IAsyncDisposable
             kestrel.Limits.MaxRequestBufferSize = 1024 * 1024;
         });
         builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(karte);
         builder.Services.AddMarketoSandbox();
         var app = builder.Build();
         app.MapMarketoSandbox();
+        app.MapKarteStandIn("/karte");
         await app.StartAsync(cancellationToken);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new SandboxServer(app, state, new Uri(address.TrimEnd('/') + "/"));
+        return new SandboxServer(app, state, karte, new Uri(address.TrimEnd('/') + "/"));
     }
 
     /// <summary>Stops Kestrel; calls still held by a hang fault are aborted.</summary>

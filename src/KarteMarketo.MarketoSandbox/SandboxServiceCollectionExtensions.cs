@@ -18,6 +18,9 @@ public static class SandboxServiceCollectionExtensions
         }
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new SandboxState(sp.GetRequiredService<IOptions<SandboxOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        // The KARTE stand-in lives beside the Marketo sandbox (options: configure KarteStandInOptions, e.g. from Sandbox:Karte).
+        services.AddOptions<Karte.KarteStandInOptions>();
+        services.TryAddSingleton(sp => new Karte.KarteStandIn(sp.GetRequiredService<IOptions<Karte.KarteStandInOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 }

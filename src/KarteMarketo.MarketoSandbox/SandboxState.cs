@@ -62,6 +62,17 @@ public sealed partial class SandboxState
         }
     }
 
+    /// <summary>Changes field values of a lead (as a Marketo user editing it would), moving its <c>updatedAt</c>.</summary>
+    public void UpdateLead(long leadId, params (string Field, object? Value)[] fields)
+    {
+        lock (_gate)
+        {
+            var lead = _leads.GetValueOrDefault(leadId) ?? throw new ArgumentException($"No lead {leadId}.", nameof(leadId));
+            foreach (var (field, value) in fields) lead.Fields[field] = value as JsonNode ?? JsonSerializer.SerializeToNode(value);
+            lead.UpdatedAt = Time.GetUtcNow();
+        }
+    }
+
     /// <summary>Adds a lead and associates the full <c>_mkto_trk</c> cookie value with it. Returns its id.</summary>
     public long SeedLeadWithCookie(string email, string cookie, params (string Field, object? Value)[] fields)
     {

@@ -26,6 +26,7 @@ app.MapMarketoWebhooksApi();
 app.MapUserEventsApi();
 app.MapKarteWebhooksApi();
 app.MapLeadsApi();
+app.MapKarteWritesApi();
 app.MapEmbeddedSandbox();
 app.MapAdminConsole();
 

@@ -25,6 +25,27 @@ public interface IActivityDispatcherGrain : IOutboxDispatcherGrain;
 [Alias("KarteMarketo.ILeadUpsertDispatcherGrain")]
 public interface ILeadUpsertDispatcherGrain : IOutboxDispatcherGrain;
 
+/// <summary>The KARTE write dispatcher of a project (keyed <see cref="GrainKeys.KarteWriteDispatcher"/>): one per project
+/// cluster-wide, so its rate gate is the project's ceiling (<c>karte.requestsPerSecond</c>).</summary>
+[Alias("KarteMarketo.IKarteWriteDispatcherGrain")]
+public interface IKarteWriteDispatcherGrain : IOutboxDispatcherGrain
+{
+    /// <summary>The project's settings changed: a pause for a refused app token ends, and paused writes are due now.</summary>
+    [Alias("SettingsChangedAsync")]
+    Task SettingsChangedAsync();
+
+    /// <summary>Whether the project's writes are paused (KARTE refused the app token) and why.</summary>
+    [Alias("GetKarteStatusAsync")]
+    Task<KarteDispatcherStatus> GetKarteStatusAsync();
+}
+
+/// <summary>The KARTE dispatcher's pause: set by a 401/403, cleared by a settings change.</summary>
+[GenerateSerializer, Immutable, Alias("KarteMarketo.KarteDispatcherStatus")]
+public sealed record KarteDispatcherStatus(
+    [property: Id(0)] bool Paused,
+    [property: Id(1)] string? PausedReason,
+    [property: Id(2)] DateTimeOffset? PausedAt);
+
 /// <summary>A dispatcher's state in memory: whether it is draining, when it runs next, how many Marketo calls it made.</summary>
 [GenerateSerializer, Immutable, Alias("KarteMarketo.OutboxDispatcherStatus")]
 public sealed record OutboxDispatcherStatus(

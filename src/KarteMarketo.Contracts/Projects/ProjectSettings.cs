@@ -8,7 +8,37 @@ public sealed record ProjectSettings(
     [property: Id(2)] RealtimeSyncSettings RealtimeSync,
     [property: Id(3)] QuotaSettings Quota,
     [property: Id(4)] IReadOnlyList<FieldMapping> FieldMappings,
-    [property: Id(5)] IReadOnlyList<ActivityMapping> ActivityMappings);
+    [property: Id(5)] IReadOnlyList<ActivityMapping> ActivityMappings)
+{
+    /// <summary>Writing to KARTE itself (API.md, "KARTE write-back"); off unless the settings carry a <c>karte</c> object.</summary>
+    // Null-safe: state stored before this member existed is read back without it.
+    public KarteSettings Karte { get => _karte ?? KarteSettings.Disabled; init => _karte = value; }
+
+    [Id(6)] private KarteSettings? _karte;
+}
+
+/// <summary>Where and how the project writes user info and Marketo events to KARTE.</summary>
+[GenerateSerializer, Immutable, Alias("KarteMarketo.KarteSettings")]
+public sealed record KarteSettings(
+    [property: Id(0)] bool Enabled,
+    [property: Id(1)] string Endpoint,
+    [property: Id(2)] string? AppToken,
+    [property: Id(3)] int RequestsPerSecond,
+    [property: Id(4)] bool WriteOnlyOnChange)
+{
+    public const string DefaultEndpoint = "https://api.karte.io";
+    public const int DefaultRequestsPerSecond = 20;
+
+    /// <summary>Nothing is written to KARTE (no <c>karte</c> object in the settings).</summary>
+    public static KarteSettings Disabled { get; } = new(false, DefaultEndpoint, null, DefaultRequestsPerSecond, true);
+
+    /// <summary>Whether writes go out: enabled with a token.</summary>
+    public bool IsActive => Enabled && !string.IsNullOrEmpty(AppToken);
+
+    /// <summary>Never print the token.</summary>
+    public override string ToString() =>
+        $"KarteSettings {{ Enabled = {Enabled}, Endpoint = {Endpoint}, RequestsPerSecond = {RequestsPerSecond}, WriteOnlyOnChange = {WriteOnlyOnChange} }}";
+}
 
 /// <summary>Marketo credentials and the lead fields to sync.</summary>
 [GenerateSerializer, Immutable, Alias("KarteMarketo.MarketoSettings")]

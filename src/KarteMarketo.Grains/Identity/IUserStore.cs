@@ -40,7 +40,12 @@ public sealed record UserKey(LeadKeyType Type, string Value);
 
 /// <summary>A lead found for a key, as written to each linked user: <paramref name="IdentifyJson"/> is the
 /// user info's <c>identify</c> object (JSON object text) built from the lead and the project's settings.</summary>
-public sealed record UserSyncUpdate(LeadKeyType SyncedBy, long LeadId, string IdentifyJson, DateTimeOffset SyncedAt);
+public sealed record UserSyncUpdate(LeadKeyType SyncedBy, long LeadId, string IdentifyJson, DateTimeOffset SyncedAt)
+{
+    /// <summary>Set when the project writes to KARTE: the store queues the identify write of every user it applies this
+    /// update to, in the same commit (Flows/KarteWriteBack).</summary>
+    public Flows.KarteWriteBack.KarteUserInfoWrite? Karte { get; init; }
+}
 
 /// <summary>A user's stored sync output. <paramref name="IdentifyJson"/> is null until a lead was found.</summary>
 public sealed record StoredUserInfo(string UserId, string? IdentifyJson, long? LeadId, LeadKeyType? SyncedBy, DateTimeOffset? SyncedAt);

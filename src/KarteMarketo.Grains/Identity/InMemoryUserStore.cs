@@ -1,7 +1,10 @@
+using KarteMarketo.Grains.Flows.KarteWriteBack;
+
 namespace KarteMarketo.Grains.Identity;
 
 /// <summary>The user table of the embedded default: memory only, lost on restart (the host says so at start-up).</summary>
-public sealed class InMemoryUserStore : IUserStore
+/// <param name="karte">Where sync results with <see cref="UserSyncUpdate.Karte"/> queue their KARTE writes.</param>
+public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Project, string User), UserRow> _users = [];
@@ -63,9 +66,10 @@ public sealed class InMemoryUserStore : IUserStore
         return Task.CompletedTask;
     }
 
-    public Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
+    public async Task ApplySyncResultAsync(string projectId, IReadOnlyCollection<string> userIds, UserSyncUpdate update,
         CancellationToken cancellationToken = default)
     {
+        var applied = new List<string>();
         lock (_gate)
         {
             foreach (var userId in userIds)
@@ -76,9 +80,18 @@ public sealed class InMemoryUserStore : IUserStore
                 row.LeadId = update.LeadId;
                 row.SyncedBy = update.SyncedBy;
                 row.SyncedAt = update.SyncedAt;
+                applied.Add(userId);
             }
         }
-        return Task.CompletedTask;
+        // Queued before this returns, so a sync result is never stored without its KARTE write.
+        if (karte is not null && update.Karte is { } write && applied.Count > 0)
+        {
+            var identify = System.Text.Json.Nodes.JsonNode.Parse(update.IdentifyJson)!.AsObject();
+            await karte.EnqueueAsync(projectId,
+                [.. applied.Where(KarteWritePayload.IsWritableUserId)
+                    .Select(u => KarteQueuedWrite.UserInfo(u, identify, update.SyncedAt, write.OnlyOnChange))],
+                update.SyncedAt, cancellationToken);
+        }
     }
 
     public Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default)

@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 using KarteMarketo.Grains.Storage;
 using Npgsql;
 using NpgsqlTypes;
@@ -16,9 +18,12 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
     private sealed record KeyLink(string ProjectId, string UserId, LeadKeyType Type, string Value);
     private sealed record SyncWrite(string ProjectId, IReadOnlyCollection<string> UserIds, UserSyncUpdate Update);
 
-    public PostgresUserStore(NpgsqlDataSource dataSource)
+    private readonly TimeProvider _time;
+
+    public PostgresUserStore(NpgsqlDataSource dataSource, TimeProvider? time = null)
     {
         this.dataSource = dataSource;
+        _time = time ?? TimeProvider.System;
         _links = new GroupCommit<KeyLink>(WriteLinksAsync, maxItems: 1_000);
         _syncs = new GroupCommit<SyncWrite>(WriteSyncResultsAsync, maxItems: 500);
     }
@@ -108,7 +113,7 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
                     rows[key] = write.Update;
             }
         }
-        await using var command = dataSource.CreateCommand("""
+        var command = new NpgsqlBatchCommand("""
             INSERT INTO users AS t (project_id, user_id, info, lead_id, synced_by, synced_at)
             SELECT p, u, i::jsonb, l, b, a FROM unnest(@p, @u, @info, @lead, @by, @at) AS r(p, u, i, l, b, a) ORDER BY p, u
             ON CONFLICT (project_id, user_id) DO UPDATE
@@ -122,7 +127,16 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         command.Parameters.Add(PostgresArrays.Of("lead", NpgsqlDbType.Bigint, rows.Values.Select(v => v.LeadId).ToArray()));
         command.Parameters.Add(PostgresArrays.Of("by", NpgsqlDbType.Text, rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray()));
         command.Parameters.Add(PostgresArrays.Of("at", NpgsqlDbType.TimestampTz, rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray()));
-        await command.ExecuteNonQueryAsync();
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(command);
+        // The KARTE writes of the results just applied, in the same batch (one implicit transaction): a sync result is
+        // never committed without them, and one the upsert left alone (cookie vs. email) is not written.
+        var karte = rows.Where(kv => kv.Value.Karte is not null && KarteWritePayload.IsWritableUserId(kv.Key.User))
+            .Select(kv => (kv.Key.Project, KarteQueuedWrite.UserInfo(kv.Key.User, JsonNode.Parse(kv.Value.IdentifyJson)!.AsObject(),
+                kv.Value.SyncedAt, kv.Value.Karte!.OnlyOnChange)))
+            .ToList();
+        if (karte.Count > 0) batch.BatchCommands.Add(PostgresKarteWriteQueue.EnqueueCommand(karte, _time.GetUtcNow(), requireStoredInfo: true));
+        await batch.ExecuteNonQueryAsync();
     }
 
     public async Task<StoredUserInfo?> GetUserInfoAsync(string projectId, string userId, CancellationToken cancellationToken = default)

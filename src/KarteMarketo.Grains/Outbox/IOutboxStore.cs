@@ -43,6 +43,13 @@ public interface IOutboxStore
     Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
         CancellationToken cancellationToken = default);
 
+    /// <summary>How many rows of a project and kind are in each status (statuses without rows are left out).</summary>
+    Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes every pending row of a project and kind due now (a paused outbox resumes after a settings change);
+    /// their order (by id) is kept. Returns how many.</summary>
+    Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>The lead a cookie was last associated with through Associate Lead, or null.</summary>
     Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default);
 

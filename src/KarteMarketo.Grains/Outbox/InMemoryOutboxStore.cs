@@ -154,6 +154,27 @@ public sealed class InMemoryOutboxStore : IOutboxStore
         }
     }
 
+    public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyDictionary<string, long> counts = _rows.Values.Where(r => r.ProjectId == projectId && r.Kind == kind)
+                .GroupBy(r => r.Status).ToDictionary(g => g.Key, g => (long)g.Count(), StringComparer.Ordinal);
+            return Task.FromResult(counts);
+        }
+    }
+
+    public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var later = _rows.Values.Where(r => r.ProjectId == projectId && r.Kind == kind && r.Status == OutboxStatus.Pending && r.NextAttemptAt > now).ToList();
+            foreach (var row in later) _rows[row.Id] = row with { NextAttemptAt = now, UpdatedAt = now };
+            return Task.FromResult(later.Count);
+        }
+    }
+
     public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default)
     {
         lock (_gate)

@@ -43,6 +43,8 @@ public abstract partial class OutboxDispatcherGrain(
 
     protected IOutboxStore Store => store;
 
+    protected IProjectDirectory Projects => projects;
+
     protected TimeProvider Time => time;
 
     protected OutboxOptions Options => options.Value;

@@ -5,11 +5,13 @@ using KarteMarketo.Grains.Flows.LeadUpserts;
 
 namespace KarteMarketo.Grains.Outbox;
 
-/// <summary>The two outboxes: custom activities and lead upserts.</summary>
+/// <summary>The outboxes: custom activities and lead upserts (to Marketo), and writes to KARTE.</summary>
 public enum OutboxKind
 {
     Activities = 0,
     Leads = 1,
+    /// <summary>Events written to KARTE (user info as <c>identify</c>, Marketo activities): Flows/KarteWriteBack.</summary>
+    Karte = 2,
 }
 
 /// <summary>Row statuses. <c>skipped</c> is Marketo's own per-record refusal of a lead upsert.</summary>
@@ -27,7 +29,22 @@ public static class OutboxStatus
 
 public static class OutboxKindExtensions
 {
-    public static string ToKeyword(this OutboxKind kind) => kind == OutboxKind.Activities ? "activities" : "leads";
+    public static string ToKeyword(this OutboxKind kind) => kind switch
+    {
+        OutboxKind.Activities => "activities",
+        OutboxKind.Leads => "leads",
+        OutboxKind.Karte => "karte",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    /// <summary>The kind stored as <paramref name="keyword"/> (the <c>kind</c> column).</summary>
+    public static OutboxKind ParseKind(string keyword) => keyword switch
+    {
+        "activities" => OutboxKind.Activities,
+        "leads" => OutboxKind.Leads,
+        "karte" => OutboxKind.Karte,
+        _ => throw new ArgumentOutOfRangeException(nameof(keyword), keyword, "not an outbox kind"),
+    };
 }
 
 /// <summary>A row to add. <paramref name="Payload"/> is the JSON the dispatcher sends from.</summary>

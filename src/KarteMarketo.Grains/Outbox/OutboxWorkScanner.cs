@@ -32,10 +32,7 @@ public sealed partial class OutboxWorkScanner(
             var work = await store.FindWorkAsync(Time.GetUtcNow(), cancellationToken);
             foreach (var item in work)
             {
-                IOutboxDispatcherGrain dispatcher = item.Kind == OutboxKind.Activities
-                    ? grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(item.ProjectId))
-                    : grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(item.ProjectId));
-                await dispatcher.WakeAsync(0);
+                await Dispatcher(grains, item.ProjectId, item.Kind).WakeAsync(0);
             }
             return work.Count;
         }
@@ -45,6 +42,15 @@ public sealed partial class OutboxWorkScanner(
             return 0;
         }
     }
+
+    /// <summary>The dispatcher grain of a project's outbox of <paramref name="kind"/>.</summary>
+    public static IOutboxDispatcherGrain Dispatcher(IGrainFactory grains, string projectId, OutboxKind kind) => kind switch
+    {
+        OutboxKind.Activities => grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(projectId)),
+        OutboxKind.Leads => grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(projectId)),
+        OutboxKind.Karte => grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(projectId)),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox scan failed; trying again at the next interval")]
     private partial void LogScanFailed(Exception ex);

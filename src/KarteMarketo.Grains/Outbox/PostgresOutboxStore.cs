@@ -176,6 +176,32 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         return await ReadRowsAsync(command, cancellationToken);
     });
 
+    public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind,
+        CancellationToken cancellationToken = default) => PostgresCalls.RunAsync<IReadOnlyDictionary<string, long>>(async () =>
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT status, count(*) FROM outbox_messages WHERE project_id = @project AND kind = @kind GROUP BY status");
+        command.Parameters.AddWithValue("project", projectId);
+        command.Parameters.AddWithValue("kind", kind.ToKeyword());
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) counts[reader.GetString(0)] = reader.GetInt64(1);
+        return counts;
+    });
+
+    public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        PostgresCalls.RunAsync(async () =>
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE outbox_messages SET next_attempt_at = @now, updated_at = @now
+            WHERE project_id = @project AND kind = @kind AND status = 'pending' AND next_attempt_at > @now
+            """);
+        command.Parameters.AddWithValue("project", projectId);
+        command.Parameters.AddWithValue("kind", kind.ToKeyword());
+        command.Parameters.AddWithValue("now", now.ToUniversalTime());
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    });
+
     public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync(async () =>
     {
@@ -203,7 +229,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
     private static string Prefixed(string prefix) =>
         string.Join(", ", Columns.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(c => prefix + c));
 
-    private static OutboxKind ParseKind(string keyword) => keyword == "activities" ? OutboxKind.Activities : OutboxKind.Leads;
+    private static OutboxKind ParseKind(string keyword) => OutboxKindExtensions.ParseKind(keyword);
 
     private static async Task<List<OutboxRow>> ReadRowsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {

@@ -1,5 +1,6 @@
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.MarketoSandbox;
+using KarteMarketo.MarketoSandbox.Karte;
 
 namespace KarteMarketo.Server.Apis;
 
@@ -9,8 +10,12 @@ public static class EmbeddedSandboxApi
     /// <c>/sandbox/marketo/identity</c>, control <c>/sandbox/marketo/_sandbox</c>.</summary>
     public const string Prefix = "/sandbox/marketo";
 
-    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo, only where <c>Sandbox:Enabled</c> (by default: the
-    /// embedded default under Development; see <see cref="DemoDefaults"/>).</summary>
+    /// <summary>The KARTE stand-in's mount point: <c>karte.endpoint</c> of the demo project, its listing at
+    /// <c>/sandbox/karte/_karte/received</c>.</summary>
+    public const string KartePrefix = "/sandbox/karte";
+
+    /// <summary>Endpoints: the Marketo sandbox at /sandbox/marketo and the KARTE stand-in at /sandbox/karte, only where
+    /// <c>Sandbox:Enabled</c> (by default: the embedded default under Development; see <see cref="DemoDefaults"/>).</summary>
     public static IEndpointRouteBuilder MapEmbeddedSandbox(this IEndpointRouteBuilder app)
     {
         var storage = app.ServiceProvider.GetRequiredService<AppStorageOptions>();
@@ -18,6 +23,7 @@ public static class EmbeddedSandboxApi
                 app.ServiceProvider.GetRequiredService<IHostEnvironment>(), storage))
         {
             app.MapMarketoSandbox(Prefix);
+            app.MapKarteStandIn(KartePrefix);
         }
         return app;
     }

@@ -3,6 +3,7 @@ using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
 using KarteMarketo.Grains.Flows.LeadUpserts;
 using KarteMarketo.Grains.Storage;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 
 namespace KarteMarketo.Server.Hosting;
 
@@ -18,6 +19,8 @@ public static class AreaServices
         builder.Services.AddMarketoGateway(); // quota: permit → Marketo call → release, the only path from grains to Marketo
         builder.Services.AddLeadSync(storage); // lead sync: user store, lookup batching, periodic sync
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
+        // KARTE write-back: the write client (behind the outbound guard), its queue in the shared outbox, the dispatcher's options.
+        builder.Services.AddKarteWriteBack(builder.Configuration, storage);
         return builder;
     }
 }

@@ -67,7 +67,13 @@ internal sealed class DemoProjectSeeder(
                 new RealtimeSyncSettings(true, ["email", "cookie"], 86_400, 1_000),
                 QuotaSettings.Default,
                 FieldMappings: [],
-                ActivityMappings: []);
+                ActivityMappings: [])
+            {
+                // The KARTE stand-in mounted beside the Marketo sandbox: synced user info and Marketo events go there.
+                Karte = new KarteSettings(true, $"{baseUrl}{Apis.EmbeddedSandboxApi.KartePrefix}",
+                    configuration["Sandbox:Karte:AppToken"] ?? new MarketoSandbox.Karte.KarteStandInOptions().AppToken,
+                    KarteSettings.DefaultRequestsPerSecond, WriteOnlyOnChange: true),
+            };
 
             var project = grains.GetGrain<IProjectGrain>(GrainKeys.Project(DemoProjectId));
             var saved = await project.SaveSettingsAsync(settings);
@@ -110,6 +116,9 @@ internal sealed class DemoProjectSeeder(
         text.AppendLine($"       -d '{{\"userId\":\"u-1\",\"event\":\"identify\",\"values\":{{\"email\":\"a@example.com\"}}}}' {baseUrl}/v1/projects/{DemoProjectId}/events");
         text.AppendLine($"  curl -H 'Authorization: Bearer {admin}' {baseUrl}/v1/projects/{DemoProjectId}/users/u-1");
         text.AppendLine($"  curl -H 'Authorization: Bearer {admin}' {baseUrl}/v1/projects/{DemoProjectId}/quota");
+        text.AppendLine($"  # the user info written to KARTE (stand-in at {baseUrl}{Apis.EmbeddedSandboxApi.KartePrefix}) and the write status:");
+        text.AppendLine($"  curl {baseUrl}{Apis.EmbeddedSandboxApi.KartePrefix}/_karte/received");
+        text.AppendLine($"  curl -H 'Authorization: Bearer {admin}' {baseUrl}/v1/projects/{DemoProjectId}/karte-writes");
         text.Append("======================================================================");
         return text.ToString();
     }

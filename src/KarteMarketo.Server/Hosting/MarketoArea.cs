@@ -15,6 +15,7 @@ public static class MarketoArea
             // The embedded default mounts a Marketo stand-in at /sandbox/marketo (see EmbeddedSandboxApi); its settings
             // (credentials, quota, token lifetime, custom fields) come from the "Sandbox" section.
             builder.Services.Configure<SandboxOptions>(builder.Configuration.GetSection("Sandbox"));
+            builder.Services.Configure<MarketoSandbox.Karte.KarteStandInOptions>(builder.Configuration.GetSection("Sandbox:Karte"));
             builder.Services.AddMarketoSandbox();
         }
         return builder;

@@ -1,5 +1,6 @@
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Projects;
 using Orleans;
@@ -23,6 +24,7 @@ public sealed class ProjectSettingsService(
     IProjectDirectory directory,
     SettingsValidator validator,
     MarketoConnectionCheck connectionCheck,
+    KarteConnectionCheck karteCheck,
     ILogger<ProjectSettingsService> logger)
 {
     private const string MaskPrefix = "****";
@@ -35,21 +37,59 @@ public sealed class ProjectSettingsService(
 
         var grain = grains.GetGrain<IProjectGrain>(GrainKeys.Project(projectId));
         var settings = validation.Settings!;
-        if (HasMaskedSecret(settings.Marketo))
+        if (HasMaskedSecret(settings.Marketo) || IsMasked(settings.Karte.AppToken))
         {
             // Only a read copy sent back needs the stored secrets; read them fresh, not from the cache.
             var errors = new ValidationErrors();
-            settings = KeepMaskedSecrets(settings, (await grain.GetAsync())?.Settings, errors);
+            var stored = (await grain.GetAsync())?.Settings;
+            settings = KeepMaskedSecrets(settings, stored, errors);
+            settings = KeepMaskedAppToken(settings, stored, errors);
             if (errors.HasErrors) return new SettingsSaveOutcome(null, errors.ToDictionary());
         }
 
         var saved = await grain.SaveSettingsAsync(settings);
         directory.Invalidate(projectId);
         await NotifySyncSchedulerAsync(projectId);
+        await NotifyKarteDispatcherAsync(projectId);
         var connection = await connectionCheck.CheckAsync(projectId, settings.Marketo, cancellationToken);
-        return new SettingsSaveOutcome(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection),
+        var karteConnection = await karteCheck.CheckAsync(projectId, settings.Karte, cancellationToken);
+        return new SettingsSaveOutcome(SettingsResponse.From(saved.Record, saved.IssuedKeys, connection, karteConnection),
             new Dictionary<string, string[]>());
     }
+
+    /// <summary>KARTE writes paused for a refused app token resume once the settings change (API.md, "KARTE write-back").
+    /// The settings are saved already; a failure here leaves the pause until its periodic recheck.</summary>
+    private async Task NotifyKarteDispatcherAsync(string projectId)
+    {
+        try
+        {
+            await grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(projectId)).SettingsChangedAsync();
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Project {ProjectId}: the KARTE write dispatcher did not take the new settings yet", projectId);
+        }
+    }
+
+    /// <summary>
+    /// <c>karte.appToken</c> sent back masked keeps the stored token, unless <c>karte.endpoint</c> moves to another
+    /// host: a token must not follow the settings to a host it was not issued for (API.md, "Secrets follow their host").
+    /// </summary>
+    private static ProjectSettings KeepMaskedAppToken(ProjectSettings incoming, ProjectSettings? stored, ValidationErrors errors)
+    {
+        var k = incoming.Karte;
+        if (!IsMasked(k.AppToken)) return incoming;
+        var storedKarte = stored?.Karte;
+        if (storedKarte?.AppToken is not null && !SameHost(storedKarte.Endpoint, k.Endpoint))
+        {
+            errors.Add("karte.appToken", "must be sent in full when karte.endpoint moves to another host");
+            return incoming;
+        }
+        var token = Keep("karte.appToken", k.AppToken!, storedKarte?.AppToken, hostChanged: false, errors);
+        return incoming with { Karte = k with { AppToken = token ?? k.AppToken } };
+    }
+
+    private static bool IsMasked(string? secret) => secret?.StartsWith(MaskPrefix, StringComparison.Ordinal) == true;
 
     /// <summary>The stored settings, secrets masked (read from the grain, not the cache: an admin reading settings
     /// expects the latest write from any host); null for an unknown project.</summary>

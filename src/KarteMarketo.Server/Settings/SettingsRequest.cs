@@ -17,7 +17,21 @@ public sealed class SettingsRequest
     public QuotaRequest? Quota { get; set; }
     public List<FieldMappingRequest?>? FieldMappings { get; set; }
     public List<ActivityMappingRequest?>? ActivityMappings { get; set; }
+    public KarteRequest? Karte { get; set; }
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+public sealed class KarteRequest
+{
+    public bool? Enabled { get; set; }
+    public string? Endpoint { get; set; }
+    public string? AppToken { get; set; }
+    public int? RequestsPerSecond { get; set; }
+    public bool? WriteOnlyOnChange { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+
+    /// <summary>Never print secrets.</summary>
+    public override string ToString() => $"KarteRequest {{ Enabled = {Enabled}, Endpoint = {Endpoint} }}";
 }
 
 public sealed class MarketoRequest

@@ -19,13 +19,16 @@ public sealed record SettingsResponse(
     string ApiKey,
     string WebhookSecret,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? MarketoConnection,
+    KarteSettingsResponse Karte,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? KarteConnection,
     long Version,
     DateTimeOffset UpdatedAt)
 {
     /// <param name="record">What the project grain stored.</param>
     /// <param name="issued">Keys issued by this very request, shown in full; otherwise the stored ones are masked.</param>
     /// <param name="marketoConnection"><c>ok</c> or <c>failed: …</c> when the credentials were just checked.</param>
-    public static SettingsResponse From(ProjectRecord record, IssuedKeys? issued, string? marketoConnection)
+    /// <param name="karteConnection">The same for the KARTE app token (null when KARTE writing is off or was not checked).</param>
+    public static SettingsResponse From(ProjectRecord record, IssuedKeys? issued, string? marketoConnection, string? karteConnection = null)
     {
         var s = record.Settings;
         var m = s.Marketo;
@@ -48,6 +51,8 @@ public sealed record SettingsResponse(
             issued?.ApiKey ?? ProjectKeys.Mask(record.ApiKey),
             issued?.WebhookSecret ?? ProjectKeys.Mask(record.WebhookSecret),
             marketoConnection,
+            KarteSettingsResponse.From(s.Karte),
+            karteConnection,
             record.Version,
             record.UpdatedAt);
     }
@@ -66,3 +71,15 @@ public sealed record MarketoSettingsResponse(
     IReadOnlyList<string> CustomFields,
     IReadOnlyList<string> ExcludedFields,
     string TimeZone);
+
+/// <summary><see cref="KarteSettings"/> with <c>appToken</c> masked like <c>clientSecret</c>.</summary>
+public sealed record KarteSettingsResponse(
+    bool Enabled,
+    string Endpoint,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? AppToken,
+    int RequestsPerSecond,
+    bool WriteOnlyOnChange)
+{
+    public static KarteSettingsResponse From(KarteSettings k) =>
+        new(k.Enabled, k.Endpoint, k.AppToken is null ? null : ProjectKeys.Mask(k.AppToken), k.RequestsPerSecond, k.WriteOnlyOnChange);
+}

@@ -15,6 +15,7 @@ public static class SettingsServiceCollectionExtensions
             sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>()));
         services.AddSingleton<SettingsValidator>();
         services.AddSingleton<MarketoConnectionCheck>();
+        services.AddSingleton<KarteConnectionCheck>();
         services.AddSingleton<ProjectSettingsService>();
         return services;
     }

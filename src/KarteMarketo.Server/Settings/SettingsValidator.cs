@@ -48,7 +48,7 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
     /// <summary>Members the GET response carries; a client may send a read copy back unchanged.</summary>
     private static readonly HashSet<string> ResponseOnlyMembers = new(StringComparer.Ordinal)
     {
-        "projectId", "apiKey", "webhookSecret", "marketoConnection", "version", "updatedAt",
+        "projectId", "apiKey", "webhookSecret", "marketoConnection", "karteConnection", "version", "updatedAt",
     };
 
     /// <summary>KARTE user-info keys the sync writes itself; a mapping must not overwrite them.</summary>
@@ -70,10 +70,11 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
         var quota = ValidateQuota(errors, request.Quota);
         var fieldMappings = ValidateFieldMappings(errors, request.FieldMappings);
         var activityMappings = ValidateActivityMappings(errors, request.ActivityMappings);
+        var karte = ValidateKarte(errors, request.Karte);
 
         if (errors.Count > 0 || marketo is null) return new SettingsValidationResult(null, errors.ToDictionary());
         return new SettingsValidationResult(
-            new ProjectSettings(marketo, periodic, realtime, quota, fieldMappings, activityMappings), errors.ToDictionary());
+            new ProjectSettings(marketo, periodic, realtime, quota, fieldMappings, activityMappings) { Karte = karte }, errors.ToDictionary());
     }
 
     private MarketoSettings? ValidateMarketo(ValidationErrors errors, MarketoRequest? m)
@@ -102,6 +103,25 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
 
         if (clientId is null || clientSecret is null || endpoint is null || identity is null) return null;
         return new MarketoSettings(clientId, clientSecret, endpoint, identity, munchkinKey, customFields, excludedFields, timeZone);
+    }
+
+    /// <summary>The <c>karte</c> object (API.md, "KARTE write-back"): absent means nothing is written to KARTE.</summary>
+    private KarteSettings ValidateKarte(ValidationErrors errors, KarteRequest? k)
+    {
+        if (k is null) return KarteSettings.Disabled;
+        ReportUnknown(errors, "karte", k.Unknown);
+        var enabled = k.Enabled ?? true;
+        var endpoint = KarteSettings.DefaultEndpoint;
+        if (k.Endpoint is not null) endpoint = AbsoluteUrl(errors, "karte.endpoint", k.Endpoint) ?? endpoint;
+        string? token = null;
+        if (k.AppToken is not null) token = RequiredText(errors, "karte.appToken", k.AppToken, MaxSecretLength);
+        else if (enabled) errors.Add("karte.appToken", "is required when karte.enabled is true");
+        return new KarteSettings(
+            enabled,
+            endpoint,
+            token,
+            Range(errors, "karte.requestsPerSecond", k.RequestsPerSecond, KarteSettings.DefaultRequestsPerSecond, 1, 1000),
+            k.WriteOnlyOnChange ?? true);
     }
 
     private static PeriodicSyncSettings ValidatePeriodic(ValidationErrors errors, PeriodicSyncRequest? p)
@@ -237,6 +257,20 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
 
     private string? MarketoUrl(ValidationErrors errors, string path, string? value, string requiredSuffix)
     {
+        var normalized = AbsoluteUrl(errors, path, value);
+        if (normalized is null) return null;
+        if (!new Uri(normalized).AbsolutePath.TrimEnd('/').EndsWith(requiredSuffix, StringComparison.Ordinal))
+        {
+            errors.Add(path, $"must end in {requiredSuffix} (as shown in Marketo under Admin > Web Services)");
+            return null;
+        }
+        return normalized;
+    }
+
+    /// <summary>An absolute https URL (http where <c>Marketo:AllowInsecureEndpoints</c>, which covers every outbound
+    /// endpoint) without query, fragment or credentials; returned without a trailing slash.</summary>
+    private string? AbsoluteUrl(ValidationErrors errors, string path, string? value)
+    {
         var text = RequiredText(errors, path, value, MaxUrlLength);
         if (text is null) return null;
         var allowed = options.AllowInsecureEndpoints ? "an absolute http or https URL" : "an absolute https URL";
@@ -253,13 +287,7 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
             errors.Add(path, $"must be {allowed} without query or credentials{insecureHint}");
             return null;
         }
-        var normalized = text.TrimEnd('/');
-        if (!uri.AbsolutePath.TrimEnd('/').EndsWith(requiredSuffix, StringComparison.Ordinal))
-        {
-            errors.Add(path, $"must end in {requiredSuffix} (as shown in Marketo under Admin > Web Services)");
-            return null;
-        }
-        return normalized;
+        return text.TrimEnd('/');
     }
 
     private static IReadOnlyList<string> MarketoFieldList(ValidationErrors errors, string path, List<string?>? values)

@@ -64,6 +64,10 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.FindWorkAsync(now, cancellationToken);
     public Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
         CancellationToken cancellationToken = default) => inner.ListAsync(projectId, kind, statuses, limit, cancellationToken);
+    public Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default) =>
+        inner.CountByStatusAsync(projectId, kind, cancellationToken);
+    public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        inner.MakeDueAsync(projectId, kind, now, cancellationToken);
     public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
         inner.GetCookieAssociationAsync(projectId, cookie, cancellationToken);
     public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,

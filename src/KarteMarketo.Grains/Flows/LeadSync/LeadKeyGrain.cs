@@ -3,6 +3,7 @@ using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 using Microsoft.Extensions.Options;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -192,7 +193,7 @@ public sealed class LeadKeyGrain(
                 S.LastResultAt = result.At;
                 S.LastIdentifyJson = built.Identify.ToJsonString();
                 S.CookieFallbacks.Clear();
-                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At);
+                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
                 CompleteWaiters(new LeadIdResolution(LeadIdStatus.Found, leadId, null));
                 break;
             }
@@ -218,7 +219,10 @@ public sealed class LeadKeyGrain(
 
         await state.WriteStateAsync();
         if (update is not null && S.LinkedUsers.Count > 0)
+        {
             await users.ApplySyncResultAsync(_projectId, [.. S.LinkedUsers], update);
+            if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
+        }
         if (handOvers.Count > 0)
             await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
     }
@@ -230,7 +234,12 @@ public sealed class LeadKeyGrain(
         if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
         await users.LinkKeyAsync(_projectId, userId, _type, _value);
         if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
-            await users.ApplySyncResultAsync(_projectId, [userId], new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at));
+        {
+            var settings = (await directory.GetAsync(_projectId))?.Settings;
+            var update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
+            await users.ApplySyncResultAsync(_projectId, [userId], update);
+            if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
+        }
         S.LinkedUsers.Add(userId);
         return true;
     }
