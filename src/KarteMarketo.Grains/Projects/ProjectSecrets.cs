@@ -2,7 +2,7 @@ namespace KarteMarketo.Grains.Projects;
 
 /// <summary>
 /// Which members of <see cref="ProjectSettings"/> are secrets kept encrypted in grain state. A new secret member
-/// (a KARTE app token) is added here, in all three methods, and nowhere else.
+/// is added here, in all three methods, and nowhere else.
 /// </summary>
 internal static class ProjectSecrets
 {
@@ -29,6 +29,7 @@ internal static class ProjectSecrets
     private static ProjectSettings Map(ProjectSettings settings, Func<string, string> map)
     {
         var m = settings.Marketo;
+        var k = settings.Karte;
         return settings with
         {
             Marketo = m with
@@ -36,6 +37,7 @@ internal static class ProjectSecrets
                 ClientSecret = map(m.ClientSecret),
                 MunchkinPrivateKey = m.MunchkinPrivateKey is null ? null : map(m.MunchkinPrivateKey),
             },
+            Karte = k with { AppToken = k.AppToken is null ? null : map(k.AppToken) },
         };
     }
 }

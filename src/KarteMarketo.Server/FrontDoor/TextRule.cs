@@ -9,7 +9,8 @@ namespace KarteMarketo.Server.FrontDoor;
 /// Anywhere: U+0000 (PostgreSQL text refuses it) and lone surrogates (not encodable as UTF-8). In ids, names and keys
 /// (property names, values of members named <c>id</c>/<c>…Id</c>/<c>name</c>/<c>…Name</c>/<c>key</c>/<c>…Key</c>,
 /// <c>email</c>, <c>event</c>, and elements of lists named <c>…Ids</c>/<c>…Names</c>/<c>…Keys</c>/<c>…Fields</c>;
-/// not the values inside the free-form maps <c>values</c>, <c>fields</c> and <c>attributes</c>): any control character.
+/// inside the free-form maps <c>values</c>, <c>fields</c> and <c>attributes</c> only <c>email</c>, the rest is data): any
+/// control character.
 /// </summary>
 public static class TextRule
 {
@@ -137,7 +138,9 @@ public static class TextRule
         var top = frames[^1];
         // Members of the free-form maps (event values, lead fields, activity attributes) are data: "firstName" there is
         // a person's name, not an identifier. Their member names are still keys.
-        if (!top.IsArray) return top.ParentName is not ("values" or "fields" or "attributes") && top.Name is { } name && IsIdentifierName(name);
+        // An email is a lead key wherever it appears.
+        if (!top.IsArray)
+            return top.Name is { } name && (top.ParentName is "values" or "fields" or "attributes" ? name == "email" : IsIdentifierName(name));
         return top.ParentName is { } list && (list.EndsWith("Ids", StringComparison.Ordinal) || list.EndsWith("Names", StringComparison.Ordinal) ||
                                               list.EndsWith("Keys", StringComparison.Ordinal) || list.EndsWith("Fields", StringComparison.Ordinal) ||
                                               list is "ids" or "names" or "keys" or "fields");

@@ -103,7 +103,8 @@ public sealed class HostileInputCorpusTests
         S("activityMappings event with U+0000", b => b["activityMappings"] = new JsonArray(new JsonObject
             { ["event"] = "purchase\\u0000", ["activityTypeId"] = 100001, ["primaryAttribute"] = "item_name" }));
         // Paths.
-        P("userId with %00", $"/v1/projects/{Hostile}/users/h%00user");
+        P("userId with %7F (DEL)", $"/v1/projects/{Hostile}/users/h%7Fuser");
+        P("userId with %C2%85 (NEL)", $"/v1/projects/{Hostile}/users/h%C2%85user");
         P("userId with %0A", $"/v1/projects/{Hostile}/users/h%0Auser");
         P("user events userId with %1F", $"/v1/projects/{Hostile}/users/h%1Fuser/events");
         P("projectId with %01", "/v1/projects/host%01ile/settings");

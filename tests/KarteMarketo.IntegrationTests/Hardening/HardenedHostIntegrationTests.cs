@@ -26,10 +26,13 @@ public sealed class HardenedHostIntegrationTests
         return new HostOptions { PostgresConnectionString = db.ConnectionString, Settings = settings };
     }
 
-    private static JsonObject SettingsWith(Uri marketo, string secret, string munchkin)
+    private static readonly string AppToken = "karte-token-" + Guid.NewGuid().ToString("N");
+
+    private static JsonObject SettingsWith(Uri marketo, string secret, string munchkin, string? appToken = null)
     {
         var settings = ProjectSettingsClient.Settings("secret-client", marketo, secret);
         settings["marketo"]!["munchkinPrivateKey"] = munchkin;
+        settings["karte"] = new JsonObject { ["enabled"] = false, ["appToken"] = appToken ?? AppToken };
         settings["realtimeSync"] = new JsonObject { ["enabled"] = false };
         settings["periodicSync"] = new JsonObject { ["enabled"] = false };
         return settings;
@@ -55,6 +58,7 @@ public sealed class HardenedHostIntegrationTests
         }
         Assert.Empty(await TablesHoldingAsync(db, secret));
         Assert.Empty(await TablesHoldingAsync(db, munchkin));
+        Assert.Empty(await TablesHoldingAsync(db, AppToken));
         Assert.True(await db.ScalarAsync<long>("SELECT count(*) FROM data_protection_keys") >= 1, "the key ring is in PostgreSQL");
 
         // The upgrade path: put the secrets back in plain text, as a host before encryption wrote them.
@@ -62,6 +66,7 @@ public sealed class HardenedHostIntegrationTests
         {
             "clientSecret" or "ClientSecret" => secret,
             "munchkinPrivateKey" or "MunchkinPrivateKey" => munchkin,
+            "appToken" or "AppToken" => AppToken,
             _ => value,
         });
         Assert.Contains("orleansstorage", await TablesHoldingAsync(db, secret));
@@ -73,7 +78,9 @@ public sealed class HardenedHostIntegrationTests
             // Write encrypted: activating the grain (for that read) already rewrote its state.
             Assert.Empty(await TablesHoldingAsync(db, secret));
             Assert.Empty(await TablesHoldingAsync(db, munchkin));
-            var again = SettingsWith(new Uri(sandbox.BaseAddress, "/"), (string)read["marketo"]!["clientSecret"]!, (string)read["marketo"]!["munchkinPrivateKey"]!);
+            Assert.Empty(await TablesHoldingAsync(db, AppToken));
+            var again = SettingsWith(new Uri(sandbox.BaseAddress, "/"), (string)read["marketo"]!["clientSecret"]!, (string)read["marketo"]!["munchkinPrivateKey"]!,
+                (string)read["karte"]!["appToken"]!);
             var resaved = await ProjectSettingsClient.PutAsync(host, "secrets", again);
             Assert.Equal("ok", (string?)resaved["marketoConnection"]);
         }
