@@ -23,6 +23,9 @@ public static class GrainKeys
 
     public static string SyncScheduler(string projectId) => $"s:{projectId}";
 
+    /// <summary><c>r:{project}</c>: the keys a project looks up again by itself (deferred keys, resyncs).</summary>
+    public static string LeadBacklog(string projectId) => $"r:{projectId}";
+
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";
     public static string LeadUpsertDispatcher(string projectId) => $"o:{projectId}/leads";

@@ -53,6 +53,8 @@ internal static class SandboxFieldCatalog
         new("urgency", "float", readOnly: true),
         new("cookies", "string", readOnly: true, length: 255),
         new("mktoName", "string", readOnly: true, length: 255),
+        new("mktoIsPartner", "boolean", readOnly: true),
+        new("mktoIsCustomer", "boolean", readOnly: true),
         new("leadPartitionId", "reference", readOnly: true),
         new("facebookId", "string", length: 255),
         new("linkedInId", "string", length: 255),

@@ -92,6 +92,16 @@ public sealed partial class SandboxState
         }
     }
 
+    /// <summary>Deletes a lead (as deleting it in Marketo, or merging it into another, does): lookups no longer find it and
+    /// activities for its id are skipped with 1004. Returns whether it existed.</summary>
+    public bool DeleteLead(long id)
+    {
+        lock (_gate)
+        {
+            return _leads.Remove(id);
+        }
+    }
+
     /// <summary>A lead by id, or null.</summary>
     public SandboxLead? GetLead(long id)
     {

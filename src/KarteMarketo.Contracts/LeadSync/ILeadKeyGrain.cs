@@ -39,10 +39,29 @@ public interface ILeadKeyGrain : IGrainWithStringKey
     [Alias("ApplyLookupResultAsync")]
     Task ApplyLookupResultAsync(LeadLookupResult result);
 
+    /// <summary>The user's identify carried another email, or the user was dropped as the oldest of too many: the user is
+    /// no longer linked to this key for any purpose (user info, webhooks, activities, segments).</summary>
+    /// <remarks>One-way: the key that took the user over calls it while it is in its own turn, and the two keys may be
+    /// calling each other at once (a user going back and forth between two emails).</remarks>
+    [Alias("UnlinkUserAsync"), OneWay]
+    Task UnlinkUserAsync(string userId);
+
+    /// <summary>Marketo answered 1004 (lead not found) for <paramref name="leadId"/> on an activity: forget the cached id
+    /// (where it is still that one) so that the next resolution looks the lead up again.</summary>
+    [Alias("ForgetLeadIdAsync")]
+    Task ForgetLeadIdAsync(long leadId);
+
     /// <summary>The key's realtime lookup was queued long ago and never answered (its silo died, or handing over the
     /// result failed): queue it again if the key is still pending, else forget the journal record.</summary>
     [Alias("RecoverLookupAsync")]
     Task RecoverLookupAsync();
+}
+
+/// <summary>Bounds of the links between users and one key (API.md, "Bounds").</summary>
+public static class LeadKeyLinks
+{
+    /// <summary>At most this many users are linked to one key; a new link beyond it drops the oldest.</summary>
+    public const int MaxUsersPerKey = 100;
 }
 
 /// <summary>An identify event as one key sees it.</summary>
@@ -63,6 +82,8 @@ public enum SyncResult
     Deferred = 4,
 }
 
+/// <summary>What a key knows. <paramref name="DroppedLinks"/>: users unlinked because more than
+/// <c>LeadKeyLinks.MaxUsersPerKey</c> linked to the key (the oldest go first).</summary>
 [GenerateSerializer, Immutable, Alias("KarteMarketo.LeadKeyView")]
 public sealed record LeadKeyView(
     [property: Id(0)] IReadOnlyList<string> LinkedUsers,
@@ -70,7 +91,8 @@ public sealed record LeadKeyView(
     [property: Id(2)] SyncResult? LastResult,
     [property: Id(3)] string? LastError,
     [property: Id(4)] DateTimeOffset? LastRequestAt,
-    [property: Id(5)] DateTimeOffset? NextEligibleAt);
+    [property: Id(5)] DateTimeOffset? NextEligibleAt,
+    [property: Id(6)] int DroppedLinks = 0);
 
 public enum LeadIdStatus
 {

@@ -6,14 +6,39 @@ namespace KarteMarketo.Grains.Identity;
 /// </summary>
 public interface IUserStore
 {
-    /// <summary>Records that <paramref name="userId"/> carries a key (idempotent). Called only for new links.</summary>
-    Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default);
+    /// <summary>Records that <paramref name="userId"/> carries a key (idempotent). Called only for new links. The latest
+    /// email wins: an email link ends the user's links to other emails, and where the user's lead was found by email
+    /// that lead is cleared from the user (the new key writes its own). Returns the email values whose link ended.</summary>
+    Task<IReadOnlyList<string>> LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Ends a user's link to a key. Where the user's lead came from that key (found by its type, with id
+    /// <paramref name="leadId"/>), the lead is cleared from the user too.</summary>
+    Task UnlinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, long? leadId,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>A key's lead is gone (deleted or merged away in Marketo): removes <c>marketo</c> and <c>marketo_hash</c>
+    /// from those of <paramref name="userIds"/> whose lead was found by <paramref name="syncedBy"/>, and their lead id
+    /// (they leave <c>marketo-lead-synced</c>). Returns the users that had a lead and lost it.</summary>
+    Task<IReadOnlyList<string>> ClearLeadAsync(string projectId, IReadOnlyCollection<string> userIds, LeadKeyType syncedBy,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>The project moved to Marketo instance <paramref name="instance"/>: every lead learned from another
+    /// instance is cleared from its users at once. Returns how many users lost one.</summary>
+    Task<int> ForgetOtherInstancesAsync(string projectId, string instance, CancellationToken cancellationToken = default);
+
+    /// <summary>One page of the distinct key values of one type the project's users carry, in ordinal order after
+    /// <paramref name="after"/> (for a resync of every known key).</summary>
+    Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
+        CancellationToken cancellationToken = default);
 
     /// <summary>The keys a user has been seen with.</summary>
     Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default);
 
-    /// <summary>Users whose synced lead has this id.</summary>
-    Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default);
+    /// <summary>Users whose synced lead has this id in Marketo instance <paramref name="instance"/> (a lead id means
+    /// another person on another instance).</summary>
+    Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, string instance, long leadId,
+        CancellationToken cancellationToken = default);
 
     /// <summary>Whether the user has ever been seen.</summary>
     Task<bool> ExistsAsync(string projectId, string userId, CancellationToken cancellationToken = default);
@@ -39,8 +64,9 @@ public interface IUserStore
 public sealed record UserKey(LeadKeyType Type, string Value);
 
 /// <summary>A lead found for a key, as written to each linked user: <paramref name="IdentifyJson"/> is the
-/// user info's <c>identify</c> object (JSON object text) built from the lead and the project's settings.</summary>
-public sealed record UserSyncUpdate(LeadKeyType SyncedBy, long LeadId, string IdentifyJson, DateTimeOffset SyncedAt)
+/// user info's <c>identify</c> object (JSON object text) built from the lead and the project's settings;
+/// <paramref name="Instance"/> the Marketo instance the lead id belongs to.</summary>
+public sealed record UserSyncUpdate(LeadKeyType SyncedBy, long LeadId, string IdentifyJson, DateTimeOffset SyncedAt, string? Instance = null)
 {
     /// <summary>Set when the project writes to KARTE: the store queues the identify write of every user it applies this
     /// update to, in the same commit (Flows/KarteWriteBack).</summary>

@@ -17,17 +17,93 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
         public long? LeadId { get; set; }
         public LeadKeyType? SyncedBy { get; set; }
         public DateTimeOffset? SyncedAt { get; set; }
+        public string? Instance { get; set; }
+
+        public void ClearLead()
+        {
+            IdentifyJson = UserSyncRules.WithoutLead(IdentifyJson);
+            LeadId = null;
+            SyncedBy = null;
+            Instance = null;
+        }
     }
 
-    public Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<string>> LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value,
+        CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
             var row = GetOrAdd(projectId, userId);
             var key = new UserKey(type, value);
+            IReadOnlyList<string> replaced = [];
+            if (type == LeadKeyType.Email)
+            {
+                replaced = [.. row.Keys.Where(k => k.Type == LeadKeyType.Email && k.Value != value).Select(k => k.Value)];
+                if (replaced.Count > 0)
+                {
+                    row.Keys.RemoveAll(k => k.Type == LeadKeyType.Email && k.Value != value);
+                    if (row.SyncedBy == LeadKeyType.Email) row.ClearLead();
+                }
+            }
             if (!row.Keys.Contains(key)) row.Keys.Add(key);
+            return Task.FromResult(replaced);
+        }
+    }
+
+    public Task UnlinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, long? leadId,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value))
+                && row.SyncedBy == type && leadId is not null && row.LeadId == leadId)
+                row.ClearLead();
         }
         return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> ClearLeadAsync(string projectId, IReadOnlyCollection<string> userIds, LeadKeyType syncedBy,
+        CancellationToken cancellationToken = default)
+    {
+        var cleared = new List<string>();
+        lock (_gate)
+        {
+            foreach (var userId in userIds)
+            {
+                if (!_users.TryGetValue((projectId, userId), out var row) || row.LeadId is null || row.SyncedBy != syncedBy) continue;
+                row.ClearLead();
+                cleared.Add(userId);
+            }
+        }
+        return Task.FromResult<IReadOnlyList<string>>(cleared);
+    }
+
+    public Task<int> ForgetOtherInstancesAsync(string projectId, string instance, CancellationToken cancellationToken = default)
+    {
+        var count = 0;
+        lock (_gate)
+        {
+            foreach (var (key, row) in _users)
+            {
+                if (key.Project != projectId || row.LeadId is null || row.Instance == instance) continue;
+                row.ClearLead();
+                count++;
+            }
+        }
+        return Task.FromResult(count);
+    }
+
+    public Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> values = [.. _users.Where(kv => kv.Key.Project == projectId)
+                .SelectMany(kv => kv.Value.Keys).Where(k => k.Type == type).Select(k => k.Value)
+                .Where(v => after is null || string.CompareOrdinal(v, after) > 0)
+                .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Take(limit)];
+            return Task.FromResult(values);
+        }
     }
 
     public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
@@ -39,11 +115,13 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
         }
     }
 
-    public Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, string instance, long leadId,
+        CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            IReadOnlyList<string> users = [.. _users.Where(kv => kv.Key.Project == projectId && kv.Value.LeadId == leadId)
+            IReadOnlyList<string> users = [.. _users.Where(kv => kv.Key.Project == projectId && kv.Value.LeadId == leadId
+                    && (kv.Value.Instance is null || kv.Value.Instance == instance))
                 .Select(kv => kv.Key.User).Order(StringComparer.Ordinal)];
             return Task.FromResult(users);
         }
@@ -80,6 +158,7 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
                 row.LeadId = update.LeadId;
                 row.SyncedBy = update.SyncedBy;
                 row.SyncedAt = update.SyncedAt;
+                row.Instance = update.Instance;
                 applied.Add(userId);
             }
         }
@@ -135,6 +214,15 @@ internal static class UserSyncRules
     /// <summary>Email is preferred: a lead found by cookie does not replace one found by email.</summary>
     public static bool MayApply(LeadKeyType? currentSyncedBy, long? currentLeadId, LeadKeyType incoming) =>
         incoming == LeadKeyType.Email || currentSyncedBy != LeadKeyType.Email || currentLeadId is null;
+
+    /// <summary>User info without what a lead gave it (<c>marketo</c>, <c>marketo_hash</c>); null when nothing is left.</summary>
+    public static string? WithoutLead(string? identifyJson)
+    {
+        if (identifyJson is null || System.Text.Json.Nodes.JsonNode.Parse(identifyJson) is not System.Text.Json.Nodes.JsonObject identify) return null;
+        identify.Remove("marketo");
+        identify.Remove("marketo_hash");
+        return identify.Count == 0 ? null : identify.ToJsonString();
+    }
 
     public static bool IsMember(UserSegment segment, long? leadId, LeadKeyType? syncedBy) => segment switch
     {

@@ -15,7 +15,11 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
     private readonly GroupCommit<KeyLink> _links;
     private readonly GroupCommit<SyncWrite> _syncs;
 
-    private sealed record KeyLink(string ProjectId, string UserId, LeadKeyType Type, string Value);
+    /// <summary>A new link; <see cref="Replaced"/> hears which emails of the user it ended (the latest email wins).</summary>
+    private sealed record KeyLink(string ProjectId, string UserId, LeadKeyType Type, string Value)
+    {
+        public TaskCompletionSource<IReadOnlyList<string>> Replaced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
     private sealed record SyncWrite(string ProjectId, IReadOnlyCollection<string> UserIds, UserSyncUpdate Update);
 
     private readonly TimeProvider _time;
@@ -28,28 +32,145 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         _syncs = new GroupCommit<SyncWrite>(WriteSyncResultsAsync, maxItems: 500);
     }
 
-    public Task LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, CancellationToken cancellationToken = default) =>
-        _links.AddAsync(new KeyLink(projectId, userId, type, value), cancellationToken);
+    public async Task<IReadOnlyList<string>> LinkKeyAsync(string projectId, string userId, LeadKeyType type, string value,
+        CancellationToken cancellationToken = default)
+    {
+        var link = new KeyLink(projectId, userId, type, value);
+        await _links.AddAsync(link, cancellationToken);
+        return await link.Replaced.Task;
+    }
 
     private async Task WriteLinksAsync(IReadOnlyList<KeyLink> links)
     {
-        // One round trip: the user rows (if new), then the keys (the key refers to its user).
-        var projects = links.Select(l => l.ProjectId).ToArray();
-        var users = links.Select(l => l.UserId).ToArray();
+        // The latest email of a user wins, also among the links of one group: only each user's last email link counts.
+        var lastEmail = new Dictionary<(string, string), KeyLink>();
+        foreach (var link in links.Where(l => l.Type == LeadKeyType.Email)) lastEmail[(link.ProjectId, link.UserId)] = link;
+        var kept = links.Where(l => l.Type != LeadKeyType.Email || ReferenceEquals(lastEmail[(l.ProjectId, l.UserId)], l)).ToList();
+        var emails = lastEmail.Values.ToList();
+
+        // One round trip: the user rows (if new), the end of older email links (and of the lead they gave), the keys.
+        var projects = kept.Select(l => l.ProjectId).ToArray();
+        var users = kept.Select(l => l.UserId).ToArray();
         await using var batch = dataSource.CreateBatch();
         var user = new NpgsqlBatchCommand(
             "INSERT INTO users (project_id, user_id) SELECT * FROM unnest(@p, @u) ORDER BY 1, 2 ON CONFLICT DO NOTHING");
         user.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
         user.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
+        var replaced = new NpgsqlBatchCommand("""
+            WITH ended AS (
+                DELETE FROM user_keys k USING unnest(@p, @u, @v) AS n(p, u, v)
+                 WHERE k.project_id = n.p AND k.user_id = n.u AND k.key_type = 'email' AND k.key_value <> n.v
+             RETURNING k.project_id, k.user_id, k.key_value),
+            cleared AS (
+                UPDATE users t SET info = NULLIF(t.info - 'marketo' - 'marketo_hash', '{}'::jsonb), lead_id = NULL,
+                       synced_by = NULL, lead_instance = NULL, updated_at = now()
+                  FROM (SELECT DISTINCT project_id, user_id FROM ended) e
+                 WHERE t.project_id = e.project_id AND t.user_id = e.user_id AND t.synced_by = 'email'
+                RETURNING 1)
+            SELECT project_id, user_id, key_value FROM ended
+            """);
+        replaced.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, emails.Select(l => l.ProjectId).ToArray()));
+        replaced.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, emails.Select(l => l.UserId).ToArray()));
+        replaced.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, emails.Select(l => l.Value).ToArray()));
         var key = new NpgsqlBatchCommand(
             "INSERT INTO user_keys (project_id, user_id, key_type, key_value) SELECT * FROM unnest(@p, @u, @t, @v) ON CONFLICT DO NOTHING");
         key.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, projects));
         key.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, users));
-        key.Parameters.Add(PostgresArrays.Of("t", NpgsqlDbType.Text, links.Select(l => l.Type.ToKeyword()).ToArray()));
-        key.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, links.Select(l => l.Value).ToArray()));
+        key.Parameters.Add(PostgresArrays.Of("t", NpgsqlDbType.Text, kept.Select(l => l.Type.ToKeyword()).ToArray()));
+        key.Parameters.Add(PostgresArrays.Of("v", NpgsqlDbType.Text, kept.Select(l => l.Value).ToArray()));
         batch.BatchCommands.Add(user);
+        batch.BatchCommands.Add(replaced);
         batch.BatchCommands.Add(key);
-        await batch.ExecuteNonQueryAsync();
+
+        var ended = new Dictionary<(string, string), List<string>>();
+        await using (var reader = await batch.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                var who = (reader.GetString(0), reader.GetString(1));
+                if (!ended.TryGetValue(who, out var list)) ended[who] = list = [];
+                list.Add(reader.GetString(2));
+            }
+        }
+        foreach (var link in links)
+        {
+            IReadOnlyList<string> result = [];
+            if (link.Type == LeadKeyType.Email && ReferenceEquals(lastEmail[(link.ProjectId, link.UserId)], link))
+            {
+                // The stored links it ended, and those of the same group it overtook (their grains linked the user too).
+                var overtaken = links.Where(l => l.Type == LeadKeyType.Email && l.ProjectId == link.ProjectId
+                    && l.UserId == link.UserId && l.Value != link.Value).Select(l => l.Value);
+                result = [.. (ended.GetValueOrDefault((link.ProjectId, link.UserId)) ?? []).Concat(overtaken).Distinct(StringComparer.Ordinal)];
+            }
+            link.Replaced.TrySetResult(result);
+        }
+    }
+
+    public async Task UnlinkKeyAsync(string projectId, string userId, LeadKeyType type, string value, long? leadId,
+        CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH ended AS (
+                DELETE FROM user_keys WHERE project_id = @p AND user_id = @u AND key_type = @t AND key_value = @v RETURNING 1)
+            UPDATE users SET info = NULLIF(info - 'marketo' - 'marketo_hash', '{}'::jsonb), lead_id = NULL, synced_by = NULL,
+                   lead_instance = NULL, updated_at = now()
+             WHERE project_id = @p AND user_id = @u AND synced_by = @t AND lead_id = @l AND EXISTS (SELECT 1 FROM ended)
+            """);
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("u", userId);
+        command.Parameters.AddWithValue("t", type.ToKeyword());
+        command.Parameters.AddWithValue("v", value);
+        command.Parameters.Add(new NpgsqlParameter("l", NpgsqlDbType.Bigint) { Value = (object?)leadId ?? DBNull.Value });
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<string>> ClearLeadAsync(string projectId, IReadOnlyCollection<string> userIds, LeadKeyType syncedBy,
+        CancellationToken cancellationToken = default)
+    {
+        if (userIds.Count == 0) return [];
+        await using var command = dataSource.CreateCommand("""
+            UPDATE users SET info = NULLIF(info - 'marketo' - 'marketo_hash', '{}'::jsonb), lead_id = NULL, synced_by = NULL,
+                   lead_instance = NULL, updated_at = now()
+             WHERE project_id = @p AND user_id = ANY(@u) AND synced_by = @t AND lead_id IS NOT NULL
+            RETURNING user_id
+            """);
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, userIds.ToArray()));
+        command.Parameters.AddWithValue("t", syncedBy.ToKeyword());
+        var cleared = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) cleared.Add(reader.GetString(0));
+        return cleared;
+    }
+
+    public async Task<int> ForgetOtherInstancesAsync(string projectId, string instance, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            UPDATE users SET info = NULLIF(info - 'marketo' - 'marketo_hash', '{}'::jsonb), lead_id = NULL, synced_by = NULL,
+                   lead_instance = NULL, updated_at = now()
+             WHERE project_id = @p AND lead_id IS NOT NULL AND lead_instance IS DISTINCT FROM @i
+            """);
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("i", instance);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT DISTINCT key_value COLLATE "C" AS v FROM user_keys
+             WHERE project_id = @p AND key_type = @t AND (@after::text IS NULL OR key_value COLLATE "C" > @after)
+             ORDER BY v LIMIT @limit
+            """);
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("t", type.ToKeyword());
+        command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)after ?? DBNull.Value });
+        command.Parameters.AddWithValue("limit", limit);
+        var values = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) values.Add(reader.GetString(0));
+        return values;
     }
 
     public async Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
@@ -65,11 +186,15 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         return keys;
     }
 
-    public async Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, long leadId, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<string>> FindUsersByLeadIdAsync(string projectId, string instance, long leadId,
+        CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand(
-            "SELECT user_id FROM users WHERE project_id = @p AND lead_id = @l ORDER BY user_id");
+        await using var command = dataSource.CreateCommand("""
+            SELECT user_id FROM users WHERE project_id = @p AND lead_id = @l AND (lead_instance = @i OR lead_instance IS NULL)
+             ORDER BY user_id
+            """);
         command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("i", instance);
         command.Parameters.AddWithValue("l", leadId);
         var users = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -114,11 +239,11 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
             }
         }
         var command = new NpgsqlBatchCommand("""
-            INSERT INTO users AS t (project_id, user_id, info, lead_id, synced_by, synced_at)
-            SELECT p, u, i::jsonb, l, b, a FROM unnest(@p, @u, @info, @lead, @by, @at) AS r(p, u, i, l, b, a) ORDER BY p, u
+            INSERT INTO users AS t (project_id, user_id, info, lead_id, synced_by, synced_at, lead_instance)
+            SELECT p, u, i::jsonb, l, b, a, n FROM unnest(@p, @u, @info, @lead, @by, @at, @inst) AS r(p, u, i, l, b, a, n) ORDER BY p, u
             ON CONFLICT (project_id, user_id) DO UPDATE
                SET info = excluded.info, lead_id = excluded.lead_id, synced_by = excluded.synced_by,
-                   synced_at = excluded.synced_at, updated_at = now()
+                   synced_at = excluded.synced_at, lead_instance = excluded.lead_instance, updated_at = now()
              WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL
             """);
         command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Keys.Select(k => k.Project).ToArray()));
@@ -127,6 +252,7 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         command.Parameters.Add(PostgresArrays.Of("lead", NpgsqlDbType.Bigint, rows.Values.Select(v => v.LeadId).ToArray()));
         command.Parameters.Add(PostgresArrays.Of("by", NpgsqlDbType.Text, rows.Values.Select(v => v.SyncedBy.ToKeyword()).ToArray()));
         command.Parameters.Add(PostgresArrays.Of("at", NpgsqlDbType.TimestampTz, rows.Values.Select(v => v.SyncedAt.ToUniversalTime()).ToArray()));
+        command.Parameters.Add(PostgresArrays.Of("inst", NpgsqlDbType.Text, rows.Values.Select(v => v.Instance).ToArray()));
         await using var batch = dataSource.CreateBatch();
         batch.BatchCommands.Add(command);
         // The KARTE writes of the results just applied, in the same batch (one implicit transaction): a sync result is

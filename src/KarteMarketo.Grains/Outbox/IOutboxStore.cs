@@ -33,6 +33,11 @@ public interface IOutboxStore
     /// gone. Rows that were being sent are flagged as possible duplicates.</summary>
     Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default);
 
+    /// <summary>Returns the in-flight rows claimed on silos that were declared dead (<c>holder</c>) to pending, due now
+    /// (flagged as possible duplicates where they were being sent), and says whose dispatchers to wake. Each row goes
+    /// back once, whoever calls.</summary>
+    Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now, CancellationToken cancellationToken = default);
+
     /// <summary>When the next pending row of a project and kind is due, or null when none is pending.</summary>
     Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default);
 
@@ -50,10 +55,12 @@ public interface IOutboxStore
     /// their order (by id) is kept. Returns how many.</summary>
     Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    /// <summary>The lead a cookie was last associated with through Associate Lead, or null.</summary>
-    Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default);
+    /// <summary>The lead a cookie was last associated with through Associate Lead on Marketo instance
+    /// <paramref name="instance"/>, or null. Keyed on the cookie's <paramref name="token"/> (its <c>token:</c> part,
+    /// which Marketo associates on and which survives changes of its <c>id:</c> part).</summary>
+    Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default);
 
-    /// <summary>Remembers that a cookie is associated with a lead.</summary>
-    Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+    /// <summary>Remembers that a cookie token is associated with a lead of that instance.</summary>
+    Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
         CancellationToken cancellationToken = default);
 }

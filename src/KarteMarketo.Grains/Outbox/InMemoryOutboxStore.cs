@@ -1,15 +1,19 @@
 using KarteMarketo.Grains.Flows.CustomActivities;
 using KarteMarketo.Grains.Flows.LeadUpserts;
 
+using KarteMarketo.Grains.Background;
+
 namespace KarteMarketo.Grains.Outbox;
 
 /// <summary>The outboxes of the embedded default: one process, nothing persists (the host says so at start-up).</summary>
-public sealed class InMemoryOutboxStore : IOutboxStore
+public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStore
 {
     private readonly Lock _gate = new();
+    /// <summary>Which silo claimed each in-flight row (kept beside the rows: the row model has no holder).</summary>
+    private readonly Dictionary<long, string?> _holders = [];
     private readonly Dictionary<long, OutboxRow> _rows = [];
     private readonly Dictionary<(string Project, OutboxKind Kind, string DeliveryId), long> _byDelivery = [];
-    private readonly Dictionary<(string Project, string Cookie), long> _associations = [];
+    private readonly Dictionary<(string Project, string Instance, string Token), long> _associations = [];
     private long _nextId;
 
     public Task<IReadOnlySet<string>> EnqueueAsync(string projectId, OutboxKind kind, IReadOnlyList<OutboxEntry> entries,
@@ -52,7 +56,11 @@ public sealed class InMemoryOutboxStore : IOutboxStore
                 })
                 .ToList();
             if (claimed.Count < minimum) return Task.FromResult<IReadOnlyList<OutboxRow>>([]);
-            foreach (var row in claimed) _rows[row.Id] = row;
+            foreach (var row in claimed)
+            {
+                _rows[row.Id] = row;
+                _holders[row.Id] = holder?.Id;
+            }
             return Task.FromResult<IReadOnlyList<OutboxRow>>(claimed);
         }
     }
@@ -112,6 +120,27 @@ public sealed class InMemoryOutboxStore : IOutboxStore
                 };
             }
             return Task.FromResult(stuck.Count);
+        }
+    }
+
+    public Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var work = new HashSet<OutboxWork>();
+            foreach (var row in _rows.Values.Where(r => r.Status == OutboxStatus.InFlight).ToList())
+            {
+                if (!_holders.TryGetValue(row.Id, out var held) || held is null || !deadHolders.Contains(held)) continue;
+                _rows[row.Id] = row with
+                {
+                    Status = OutboxStatus.Pending, NextAttemptAt = now, LeaseId = null, LeaseUntil = null,
+                    PossibleDuplicate = row.PossibleDuplicate || row.SentAt is not null, SentAt = null, UpdatedAt = now,
+                };
+                _holders.Remove(row.Id);
+                work.Add(new OutboxWork(row.ProjectId, row.Kind));
+            }
+            return Task.FromResult<IReadOnlyList<OutboxWork>>([.. work]);
         }
     }
 
@@ -175,20 +204,20 @@ public sealed class InMemoryOutboxStore : IOutboxStore
         }
     }
 
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default)
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            return Task.FromResult(_associations.TryGetValue((projectId, cookie), out var lead) ? lead : (long?)null);
+            return Task.FromResult(_associations.TryGetValue((projectId, instance, token), out var lead) ? lead : (long?)null);
         }
     }
 
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
         CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            _associations[(projectId, cookie)] = leadId;
+            _associations[(projectId, instance, token)] = leadId;
         }
         return Task.CompletedTask;
     }

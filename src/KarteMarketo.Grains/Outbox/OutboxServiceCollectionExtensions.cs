@@ -26,6 +26,7 @@ public static class OutboxServiceCollectionExtensions
         }
         services.AddSingleton<OutboxWorkScanner>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxWorkScanner>());
+        services.AddSingleton<Background.IDeadSiloTakeover>(sp => sp.GetRequiredService<OutboxWorkScanner>());
         return services;
     }
 }

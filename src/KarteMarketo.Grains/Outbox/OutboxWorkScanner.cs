@@ -12,7 +12,9 @@ namespace KarteMarketo.Grains.Outbox;
 /// <summary>
 /// Wakes the dispatchers of projects with due rows: once when the host has started (so work accepted before a crash
 /// or restart resumes) and then every <see cref="OutboxOptions.ScanInterval"/> (so rows whose dispatcher was collected,
-/// or lived on a silo that died, are picked up by a live one). One indexed query per interval and silo.
+/// or lived on a silo that died, are picked up by a live one). One indexed query per interval and silo. That scan is
+/// the second net for a dead silo's claims: <see cref="TakeOverAsync"/> (run by <see cref="SiloDeathWatch"/> when
+/// membership declares a silo dead) returns them to pending at once and wakes their dispatchers.
 /// </summary>
 public sealed partial class OutboxWorkScanner(
     IOutboxStore store,
@@ -20,7 +22,7 @@ public sealed partial class OutboxWorkScanner(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     IOptions<OutboxOptions> options,
-    ILogger<OutboxWorkScanner> logger) : PeriodicSiloScan(lifetime, time)
+    ILogger<OutboxWorkScanner> logger) : PeriodicSiloScan(lifetime, time), IDeadSiloTakeover
 {
     protected override TimeSpan Interval => options.Value.ScanInterval;
 
@@ -42,6 +44,28 @@ public sealed partial class OutboxWorkScanner(
             return 0;
         }
     }
+
+    /// <summary>Puts the rows claimed on dead silos back and wakes their dispatchers; returns how many dispatchers.
+    /// A wake-up that fails leaves the rows pending and due: the next scan wakes them.</summary>
+    public async Task<int> TakeOverAsync(IReadOnlyCollection<string> deadHolders, CancellationToken cancellationToken)
+    {
+        var work = await store.TakeOverAsync(deadHolders, Time.GetUtcNow(), cancellationToken);
+        foreach (var item in work)
+        {
+            try
+            {
+                await Dispatcher(grains, item.ProjectId, item.Kind).WakeAsync(0);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogWakeFailed(ex, item.ProjectId);
+            }
+        }
+        return work.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: waking a dispatcher after a silo died failed; the outbox scan will")]
+    private partial void LogWakeFailed(Exception ex, string projectId);
 
     /// <summary>The dispatcher grain of a project's outbox of <paramref name="kind"/>.</summary>
     public static IOutboxDispatcherGrain Dispatcher(IGrainFactory grains, string projectId, OutboxKind kind) => kind switch

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Storage;
 using Npgsql;
 using NpgsqlTypes;
@@ -8,8 +9,9 @@ using KarteMarketo.Grains.Flows.LeadUpserts;
 
 namespace KarteMarketo.Grains.Outbox;
 
-/// <summary>The outboxes in PostgreSQL (<c>db/migrations/0120_outboxes.sql</c>).</summary>
-public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxStore
+/// <summary>The outboxes in PostgreSQL (<c>db/migrations/0120_outboxes.sql</c>). A claim records the claiming silo
+/// (<c>holder</c>, <c>db/migrations/0160</c>), so the rows of a silo declared dead go back at once.</summary>
+public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder? holder = null) : IOutboxStore
 {
     private const string Columns = """
         id, project_id, kind, delivery_id, user_id, email, payload::text, status, attempts, next_attempt_at, lease_id,
@@ -57,7 +59,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
                 LIMIT @limit
                 FOR UPDATE SKIP LOCKED)
             UPDATE outbox_messages m
-            SET status = 'in_flight', lease_id = @lease, lease_until = @lease_until, updated_at = @now,
+            SET status = 'in_flight', lease_id = @lease, lease_until = @lease_until, updated_at = @now, holder = @holder,
                 possible_duplicate = m.possible_duplicate OR (m.status = 'in_flight' AND m.sent_at IS NOT NULL),
                 sent_at = NULL
             FROM due
@@ -71,6 +73,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         command.Parameters.AddWithValue("limit", limit);
         command.Parameters.AddWithValue("minimum", (long)minimum);
+        command.Parameters.Add(new NpgsqlParameter<string?>("holder", NpgsqlDbType.Text) { TypedValue = holder?.Id });
         var rows = await ReadRowsAsync(command, cancellationToken);
         return rows.OrderBy(r => r.Id).ToList();
     });
@@ -98,7 +101,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
                 marketo_guid = COALESCE(o.marketo_guid, m.marketo_guid), result = COALESCE(o.result::jsonb, m.result),
                 error_code = o.error_code, error_message = o.error_message,
                 delivered_at = COALESCE(o.delivered_at, m.delivered_at),
-                lease_id = NULL, lease_until = NULL, sent_at = NULL, updated_at = @now
+                lease_id = NULL, lease_until = NULL, sent_at = NULL, holder = NULL, updated_at = @now
             FROM unnest(@ids, @statuses, @attempts, @next, @lead_ids, @synced, @guids, @results, @codes, @messages, @delivered)
                  AS o(id, status, attempts, next_attempt_at, lead_id, synced_at, marketo_guid, result, error_code, error_message, delivered_at)
             WHERE m.id = o.id AND m.lease_id = @lease AND m.status = 'in_flight'
@@ -124,7 +127,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
     {
         await using var command = dataSource.CreateCommand("""
             UPDATE outbox_messages
-            SET status = 'pending', next_attempt_at = @now, lease_id = NULL, lease_until = NULL,
+            SET status = 'pending', next_attempt_at = @now, lease_id = NULL, lease_until = NULL, holder = NULL,
                 possible_duplicate = possible_duplicate OR sent_at IS NOT NULL, sent_at = NULL, updated_at = @now
             WHERE project_id = @project AND kind = @kind AND status = 'in_flight'
             """);
@@ -132,6 +135,25 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         command.Parameters.AddWithValue("kind", kind.ToKeyword());
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         return await command.ExecuteNonQueryAsync(cancellationToken);
+    });
+
+    public Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => PostgresCalls.RunAsync<IReadOnlyList<OutboxWork>>(async () =>
+    {
+        // Clearing the lease as well: a claimer that somehow still ran could neither mark nor complete these rows.
+        await using var command = dataSource.CreateCommand("""
+            UPDATE outbox_messages
+            SET status = 'pending', next_attempt_at = @now, lease_id = NULL, lease_until = NULL, holder = NULL,
+                possible_duplicate = possible_duplicate OR sent_at IS NOT NULL, sent_at = NULL, updated_at = @now
+            WHERE status = 'in_flight' AND holder = ANY(@dead)
+            RETURNING project_id, kind
+            """);
+        command.Parameters.AddWithValue("now", now.ToUniversalTime());
+        command.Parameters.Add(PostgresArrays.Of("dead", NpgsqlDbType.Text, deadHolders.ToArray()));
+        var work = new HashSet<OutboxWork>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) work.Add(new OutboxWork(reader.GetString(0), ParseKind(reader.GetString(1))));
+        return [.. work];
     });
 
     public Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default) =>
@@ -202,25 +224,27 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource) : IOutboxSt
         return await command.ExecuteNonQueryAsync(cancellationToken);
     });
 
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync(async () =>
     {
         await using var command = dataSource.CreateCommand(
-            "SELECT lead_id FROM lead_cookie_associations WHERE project_id = @project AND cookie = @cookie");
+            "SELECT lead_id FROM lead_cookie_tokens WHERE project_id = @project AND instance = @instance AND token = @token");
         command.Parameters.AddWithValue("project", projectId);
-        command.Parameters.AddWithValue("cookie", cookie);
+        command.Parameters.AddWithValue("instance", instance);
+        command.Parameters.AddWithValue("token", token);
         return await command.ExecuteScalarAsync(cancellationToken) is long lead ? lead : (long?)null;
     });
 
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
         CancellationToken cancellationToken = default) => PostgresCalls.RunAsync(async () =>
     {
         await using var command = dataSource.CreateCommand("""
-            INSERT INTO lead_cookie_associations (project_id, cookie, lead_id, associated_at) VALUES (@project, @cookie, @lead, @now)
-            ON CONFLICT (project_id, cookie) DO UPDATE SET lead_id = excluded.lead_id, associated_at = excluded.associated_at
+            INSERT INTO lead_cookie_tokens (project_id, instance, token, lead_id, associated_at) VALUES (@project, @instance, @token, @lead, @now)
+            ON CONFLICT (project_id, instance, token) DO UPDATE SET lead_id = excluded.lead_id, associated_at = excluded.associated_at
             """);
         command.Parameters.AddWithValue("project", projectId);
-        command.Parameters.AddWithValue("cookie", cookie);
+        command.Parameters.AddWithValue("instance", instance);
+        command.Parameters.AddWithValue("token", token);
         command.Parameters.AddWithValue("lead", leadId);
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         await command.ExecuteNonQueryAsync(cancellationToken);

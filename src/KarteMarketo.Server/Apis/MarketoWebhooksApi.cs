@@ -95,7 +95,8 @@ public static partial class MarketoWebhooksApi
         }
         if (errors.HasErrors) return Problems.Validation(errors);
 
-        var users = await FindUsersAsync(services, projectId, email, leadId, cookie, cancellationToken);
+        var instance = context.GetProjectAccess().Record!.Settings.Marketo.InstanceId;
+        var users = await FindUsersAsync(services, projectId, instance, email, leadId, cookie, cancellationToken);
         var recorded = await services.Events.RecordAsync(new NewWebhookEvent(projectId, dedupeKey, eventName, values, email, leadId,
             cookie, users, services.Time.GetUtcNow(), occurredAt), cancellationToken);
 
@@ -109,8 +110,8 @@ public static partial class MarketoWebhooksApi
         return TypedResults.Ok(response);
     }
 
-    /// <summary>Users by email, else by lead id, else by cookie (API.md).</summary>
-    private static async Task<IReadOnlyList<string>> FindUsersAsync(WebhookServices services, string projectId, string? email,
+    /// <summary>Users by email, else by lead id (of the project's current Marketo instance), else by cookie (API.md).</summary>
+    private static async Task<IReadOnlyList<string>> FindUsersAsync(WebhookServices services, string projectId, string instance, string? email,
         long? leadId, string? cookie, CancellationToken cancellationToken)
     {
         if (email is not null)
@@ -120,7 +121,7 @@ public static partial class MarketoWebhooksApi
         }
         if (leadId is { } id)
         {
-            var byLead = await services.Users.FindUsersByLeadIdAsync(projectId, id, cancellationToken);
+            var byLead = await services.Users.FindUsersByLeadIdAsync(projectId, instance, id, cancellationToken);
             if (byLead.Count > 0) return byLead;
         }
         if (cookie is not null)

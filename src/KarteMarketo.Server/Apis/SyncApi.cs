@@ -14,10 +14,29 @@ public static class SyncApi
         var group = app.MapGroup("/v1/projects/{projectId}").RequireAdminKey().WithTags("Sync");
         group.MapPost("/sync/run", RunSyncAsync)
             .WithSummary("Runs the periodic sync now: every email seen since the last run is looked up, 300 per Marketo call.");
+        group.MapPost("/sync/resync", ResyncAsync)
+            .WithSummary("Looks every known key of the project up again (after a settings change), batched and rationed; answers the keys queued and the Marketo calls they take.");
         return app;
     }
 
     public sealed record SyncQueued(int Queued);
+
+    /// <summary>What <c>sync/resync</c> queued.</summary>
+    public sealed record ResyncQueued(int Keys, int EstimatedCalls);
+
+    internal static async Task<Results<Accepted<ResyncQueued>, ProblemHttpResult>> ResyncAsync(
+        string projectId, HttpRequest request, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        var body = await JsonBody.ReadNodeAsync(request, cancellationToken);
+        if (!body.IsOk) return body.Problem;
+        if (body.Value is not System.Text.Json.Nodes.JsonObject json) return Problems.Validation("$", "must be a JSON object");
+        var scope = json["scope"];
+        if (scope is null || scope.GetValueKind() != System.Text.Json.JsonValueKind.String || (string?)scope != "all")
+            return Problems.Validation("scope", "must be \"all\"");
+        // The keys are stored in the backlog before the answer; its grain drains them 300 per call within the budget.
+        var accepted = await grains.GetGrain<ILeadBacklogGrain>(GrainKeys.LeadBacklog(projectId)).ResyncAllAsync();
+        return TypedResults.Accepted((string?)null, new ResyncQueued(accepted.Keys, accepted.EstimatedCalls));
+    }
 
     internal static async Task<Accepted<SyncQueued>> RunSyncAsync(
         string projectId, IGrainFactory grains)

@@ -29,9 +29,12 @@ public static class UsersApi
     public sealed record UserInfoResponse(string UserId, JsonObject Identify, SyncBlock Sync);
 
     /// <summary><c>sync</c>: the key the user's sync state comes from, its window and last outcome, and how the lead
-    /// in <c>identify.marketo</c> was found.</summary>
+    /// in <c>identify.marketo</c> was found. <c>LinksDropped</c>: users the key let go because more than 100 linked to
+    /// it (the oldest first); null while none were.</summary>
     public sealed record SyncBlock(string? Key, DateTimeOffset? LastRequestAt, DateTimeOffset? NextEligibleAt,
-        string? LastResult, string? LastError, string? SyncedBy);
+        string? LastResult, string? LastError, string? SyncedBy,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+        int? LinksDropped = null);
 
     public sealed record SegmentResponse(string Segment, long Count, IReadOnlyList<string> Users, string? Next);
 
@@ -61,7 +64,7 @@ public static class UsersApi
         var identify = stored.IdentifyJson is null ? new JsonObject() : JsonNode.Parse(stored.IdentifyJson)!.AsObject();
         var sync = chosen is { } c
             ? new SyncBlock(c.Key.Type.ToKeyword(), c.View.LastRequestAt, c.View.NextEligibleAt, ResultName(c.View.LastResult),
-                c.View.LastError, stored.SyncedBy?.ToKeyword())
+                c.View.LastError, stored.SyncedBy?.ToKeyword(), c.View.DroppedLinks > 0 ? c.View.DroppedLinks : null)
             : new SyncBlock(null, null, null, null, null, stored.SyncedBy?.ToKeyword());
         return TypedResults.Ok(new UserInfoResponse(userId, identify, sync));
     }

@@ -22,18 +22,22 @@ public sealed class ClusterRetryOptions
 }
 
 /// <summary>
-/// Grain calls made outside any grain (the front door's endpoints and middleware, and the per-silo background scans)
-/// that fail because their target silo cannot be reached are tried again with a short back-off until the request's
-/// deadline (<see cref="ClusterRetryOptions.Deadline"/>). Between a host's death and the cluster declaring it dead,
+/// Calls to the service's grains that fail because their target silo cannot be reached are tried again with a short
+/// back-off until a deadline (<see cref="ClusterRetryOptions.Deadline"/>): for calls made outside any grain (the front
+/// door's endpoints and middleware, the per-silo scans) the deadline of the HTTP request, counted from its arrival; for
+/// calls made by a grain (a batcher handing a result to its key, a dispatcher asking the quota grain for a permit) the
+/// same span from the call. Between a host's death and the cluster declaring it dead,
 /// calls to activations that lived on it are rejected (<see cref="OrleansMessageRejectionException"/>,
 /// <see cref="ConnectionFailedException"/>); once it is declared dead, calls still waiting for it fail with
 /// <see cref="SiloUnavailableException"/> and the next try activates the grain on a live silo. So a request that a
 /// live host accepted does not fail because another host died.
 /// <para>
 /// Why a retry is safe: a rejected call never ran. A call that failed with <see cref="SiloUnavailableException"/> may
-/// have run on the dead silo, so every front-door grain call must be idempotent (identify and link, wake a dispatcher,
-/// reads, settings writes of a whole document), which they are. Calls between grains are not retried here: each
-/// flow has its own durable retry (journal, outbox).
+/// have run on the dead silo, so a call made again must be harmless twice, which the service's grain calls are:
+/// identify and link, wake a dispatcher, reads, whole-document settings writes, handing a lookup result to its key,
+/// and quota permits (a permit granted by a dead activation is never given back, which over-counts and never
+/// under-counts). Without this, a flow whose call hit the dead silo would wait for its slow durable retry (the periodic
+/// sync, the outbox scan), tens of seconds later.
 /// </para>
 /// Registered once for the whole silo (<see cref="Hosting.OrleansSetup"/>), so no endpoint has to do anything.
 /// </summary>
@@ -44,6 +48,9 @@ internal sealed partial class ClusterCallRetry(
 {
     private static readonly AsyncLocal<RequestScope?> Current = new();
 
+    /// <summary>The namespace of the service's grain interfaces (KarteMarketo.Contracts).</summary>
+    private const string AppInterfacePrefix = "KarteMarketo.";
+
     /// <summary>The deadline and cancellation of the HTTP request being served, if any.</summary>
     internal sealed record RequestScope(long StartedAt, CancellationToken Aborted);
 
@@ -52,18 +59,22 @@ internal sealed partial class ClusterCallRetry(
 
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
-        // Calls made by a grain go straight through (see the class remarks).
-        if (context.SourceContext is not null)
+        // Only calls to the service's own grains: Orleans' system calls (directory, membership, reminders) target a fixed
+        // silo and have their own retries; trying them again here would only hold the outer call until the deadline.
+        if (!context.InterfaceName.StartsWith(AppInterfacePrefix, StringComparison.Ordinal))
         {
             await context.Invoke();
             return;
         }
 
-        var scope = Current.Value;
+        // A grain's call has no request around it (the request's scope does not cross into grain turns): its deadline
+        // runs from the call itself.
+        var scope = context.SourceContext is null ? Current.Value : null;
         var started = scope?.StartedAt ?? time.GetTimestamp();
         var cancellation = scope?.Aborted ?? CancellationToken.None;
         var settings = options.Value;
         var delay = settings.FirstDelay;
+        var triedAfterDeath = false;
         for (var attempt = 1; ; attempt++)
         {
             Exception? failure;
@@ -84,6 +95,13 @@ internal sealed partial class ClusterCallRetry(
             }
 
             var left = settings.Deadline - time.GetElapsedTime(started);
+            // A call that waited for a silo until it was declared dead gets one more try even past the deadline: that is
+            // the moment the grain can activate elsewhere, and the wait was the cluster's, not the request's.
+            if (left <= TimeSpan.Zero && !triedAfterDeath && IsDeclaredDead(failure))
+            {
+                triedAfterDeath = true;
+                left = settings.FirstDelay;
+            }
             if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             {
                 LogGaveUp(failure.GetType().Name, context.InterfaceName, context.MethodName, attempt);
@@ -114,6 +132,13 @@ internal sealed partial class ClusterCallRetry(
         {
             if (ex is OrleansMessageRejectionException or ConnectionFailedException or SiloUnavailableException) return true;
         }
+        return false;
+    }
+
+    private static bool IsDeclaredDead(Exception exception)
+    {
+        for (var ex = exception; ex is not null; ex = ex.InnerException)
+            if (ex is SiloUnavailableException) return true;
         return false;
     }
 

@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
@@ -21,6 +22,7 @@ public static class AreaServices
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
         // KARTE write-back: the write client (behind the outbound guard), its queue in the shared outbox, the dispatcher's options.
         builder.Services.AddKarteWriteBack(builder.Configuration, storage);
+        builder.Services.AddSiloTakeover(); // failover: a silo declared dead has its pending lookups and outbox claims taken over
         return builder;
     }
 }

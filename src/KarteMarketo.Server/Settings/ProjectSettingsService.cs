@@ -111,6 +111,16 @@ public sealed class ProjectSettingsService(
         {
             logger.LogWarning(ex, "Project {ProjectId}: the periodic sync scheduler did not take the new settings yet", projectId);
         }
+        try
+        {
+            // A move to another Marketo instance: leads of the old one are dropped from the users and every key is
+            // looked up again (key grains forget theirs on their own, at their next use).
+            await grains.GetGrain<ILeadBacklogGrain>(GrainKeys.LeadBacklog(projectId)).SettingsChangedAsync();
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Project {ProjectId}: the lead backlog did not take the new settings yet", projectId);
+        }
     }
 
     /// <summary>

@@ -50,6 +50,17 @@ public sealed class ClusterCallRetryTests
     }
 
     [Fact]
+    public async Task Orleans_system_calls_are_left_to_Orleans()
+    {
+        // A directory partition on a dead silo stays on it: trying again would only hold the outer call.
+        var call = new ScriptedCall(Rejection("unreachable"), null) { InterfaceName = "Orleans.GrainDirectory.IDhtGrainDirectory" };
+
+        await RunAsync(call);
+
+        Assert.Equal(1, call.Tries);
+    }
+
+    [Fact]
     public async Task Other_failures_are_not_tried_again()
     {
         var call = new ScriptedCall(new InvalidOperationException("the grain refused"));
@@ -73,6 +84,19 @@ public sealed class ClusterCallRetryTests
         Assert.InRange(waited, Options.Deadline, Options.Deadline + Options.MaxDelay);
         // Back-off: 50 ms doubling to 500 ms, so about 25 tries in 10 s, not hundreds.
         Assert.InRange(call.Tries, 10, 40);
+    }
+
+    [Fact]
+    public async Task A_call_that_waited_past_the_deadline_for_its_silo_to_be_declared_dead_gets_one_more_try()
+    {
+        var call = new ScriptedCall(new SiloUnavailableException("declared dead"), new SiloUnavailableException("again"), null);
+        clock.Advance(TimeSpan.FromSeconds(30));    // the request's deadline passed while the call waited
+        ClusterCallRetry.Enter(clock.GetTimestamp() - (long)(TimeSpan.FromSeconds(30).TotalSeconds * clock.TimestampFrequency), CancellationToken.None);
+
+        await RunAsync(call);
+
+        Assert.Equal(2, call.Tries);    // one more try, not a new deadline
+        Assert.IsType<SiloUnavailableException>(call.Response!.Exception);
     }
 
     [Fact]
@@ -128,7 +152,7 @@ public sealed class ClusterCallRetryTests
         public GrainId? SourceId => null;
         public GrainId TargetId => default;
         public GrainInterfaceType InterfaceType => default;
-        public string InterfaceName => "IScripted";
+        public string InterfaceName { get; init; } = "KarteMarketo.Contracts.IScripted";
         public string MethodName => "Call";
     }
 }

@@ -58,6 +58,8 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.MarkSendingAsync(leaseId, ids, now, cancellationToken);
     public Task<int> RecoverAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.RecoverAsync(projectId, kind, now, cancellationToken);
+    public Task<IReadOnlyList<OutboxWork>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        inner.TakeOverAsync(deadHolders, now, cancellationToken);
     public Task<DateTimeOffset?> NextDueAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default) =>
         inner.NextDueAsync(projectId, kind, cancellationToken);
     public Task<IReadOnlyList<OutboxWork>> FindWorkAsync(DateTimeOffset now, CancellationToken cancellationToken = default) =>
@@ -68,10 +70,10 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.CountByStatusAsync(projectId, kind, cancellationToken);
     public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.MakeDueAsync(projectId, kind, now, cancellationToken);
-    public Task<long?> GetCookieAssociationAsync(string projectId, string cookie, CancellationToken cancellationToken = default) =>
-        inner.GetCookieAssociationAsync(projectId, cookie, cancellationToken);
-    public Task RecordCookieAssociationAsync(string projectId, string cookie, long leadId, DateTimeOffset now,
-        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, cookie, leadId, now, cancellationToken);
+    public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
+        inner.GetCookieAssociationAsync(projectId, instance, token, cancellationToken);
+    public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => inner.RecordCookieAssociationAsync(projectId, instance, token, leadId, now, cancellationToken);
 }
 
 /// <summary>

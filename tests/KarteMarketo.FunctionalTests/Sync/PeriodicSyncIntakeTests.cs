@@ -42,6 +42,10 @@ public sealed class CountingPeriodicSyncQueue(IPeriodicSyncQueue inner) : IPerio
     public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default) =>
         inner.CompleteAsync(projectId, emails, cancellationToken);
     public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default) => inner.StopRunAsync(projectId, cancellationToken);
+    public Task MarkLookedUpAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        inner.MarkLookedUpAsync(projectId, emails, at, cancellationToken);
+    public Task<IReadOnlySet<string>> LookedUpSinceAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset since,
+        CancellationToken cancellationToken = default) => inner.LookedUpSinceAsync(projectId, emails, since, cancellationToken);
     public Task<(int Waiting, int InRun)> CountAsync(string projectId, CancellationToken cancellationToken = default) =>
         inner.CountAsync(projectId, cancellationToken);
 }

@@ -58,10 +58,11 @@ public sealed class UserInfoFieldsTests(KarteMarketoAppFactory app) : IClassFixt
             leadId = s.SeedLead("Ann.Lee@Example.com",
                 ("firstName", "Ann"), ("lastName", "Lee"), ("phone", "+81-3-0000-0000"), ("title", null),
                 ("dateOfBirth", "1990-04-01"), ("myScore__c", 7), ("optIn__c", "yes"), ("visitSecs__c", 1795000000),
-                ("visitMs__c", "1795000000123"), ("localTime__c", "2026-11-20 09:30:00"), ("badDate__c", "someday"));
+                ("visitMs__c", "1795000000123"), ("localTime__c", "2026-11-20 09:30:00"), ("badDate__c", "someday"),
+                ("mktoName", "Ann Lee"), ("mktoIsPartner", true), ("mktoIsCustomer", false));
         });
 
-        await kit.SendAsync([Identify("ann", "ann.lee@example.com")]);
+        await kit.SendAsync([Identify("ann", " Ann.LEE@example.com ")]);
         var syncedAt = app.Time.GetUtcNow();
         await kit.AdvanceUntilAsync(TimeSpan.FromMilliseconds(500), async () => LeadIdOf(await kit.GetUserAsync("ann")) is not null, "ann synced");
 
@@ -90,8 +91,13 @@ public sealed class UserInfoFieldsTests(KarteMarketoAppFactory app) : IClassFixt
         Assert.False(identify.ContainsKey("bad_subscription"));
         Assert.False(identify.ContainsKey("score_flag"));                      // 7 is not a boolean
 
-        // Independent SHA-1 of private key + email as stored on the lead.
-        var expectedHash = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(PrivateKey + "Ann.Lee@Example.com")));
+        // KARTE's sample fields, where the instance has them (describe lists them).
+        Assert.Equal("Ann Lee", (string?)marketo["mktoName"]);
+        Assert.True((bool)marketo["mktoIsPartner"]!);
+        Assert.False((bool)marketo["mktoIsCustomer"]!);
+
+        // Independent SHA-1 of private key + the site's email as sent in identify (normalised), not Marketo's casing.
+        var expectedHash = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(PrivateKey + "ann.lee@example.com")));
         Assert.Equal(expectedHash, (string?)identify["marketo_hash"]);
 
         var lastError = (string?)user["sync"]!["lastError"];

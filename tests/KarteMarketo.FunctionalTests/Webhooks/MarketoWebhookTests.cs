@@ -159,7 +159,8 @@ public sealed class MarketoWebhookTests(KarteMarketoAppFactory app) : IClassFixt
         var leadId = _sandbox.State.SeedLead("lee@example.com", ("firstName", "Lee"));
         await OutboxTestKit.IdentifyAsync(app, project, [("u-lee", "lee@example.com", null)]);
         var users = app.Services.GetRequiredService<IUserStore>();
-        await OutboxTestKit.AdvanceUntilAsync(app, async () => (await users.FindUsersByLeadIdAsync(project.ProjectId, leadId)).Contains("u-lee"),
+        await OutboxTestKit.AdvanceUntilAsync(app, async () => (await users.FindUsersByLeadIdAsync(project.ProjectId,
+            KarteMarketo.Contracts.Projects.MarketoInstance.FromEndpoint(_sandbox.RestEndpoint.ToString()), leadId)).Contains("u-lee"),
             what: "the realtime sync matched the lead");
         using var client = WebhookClient(project);
 

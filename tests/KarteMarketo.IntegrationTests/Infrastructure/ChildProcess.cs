@@ -75,6 +75,18 @@ public class ChildProcess : IAsyncDisposable
         await process.WaitForExitAsync();
     }
 
+    /// <summary>SIGSTOP: the process stops running (a host stalled or starved) but keeps its sockets; see <see cref="Resume"/>.</summary>
+    public void Pause()
+    {
+        if (SysKill(process.Id, SigStop) != 0) throw new InvalidOperationException($"SIGSTOP to {process.Id} failed");
+    }
+
+    /// <summary>SIGCONT: a paused process runs again.</summary>
+    public void Resume()
+    {
+        if (SysKill(process.Id, SigCont) != 0) throw new InvalidOperationException($"SIGCONT to {process.Id} failed");
+    }
+
     /// <summary>SIGTERM, then wait for a clean exit (the host's graceful shutdown: the silo leaves the cluster).</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
@@ -156,6 +168,8 @@ public class ChildProcess : IAsyncDisposable
     }
 
     private const int SigTerm = 15;
+    private const int SigCont = 18;   // Linux numbering (x86-64 and arm64)
+    private const int SigStop = 19;
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int SysKill(int pid, int signal);

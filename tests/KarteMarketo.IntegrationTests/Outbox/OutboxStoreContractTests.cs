@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Flows.MarketoActivities;
 using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
@@ -120,13 +121,15 @@ public abstract class OutboxStoreContractTests
     }
 
     [Fact]
-    public async Task Cookie_associations_are_remembered_per_project()
+    public async Task Cookie_associations_are_remembered_per_project_and_instance()
     {
-        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
-        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 7, T0);
-        await Outbox.RecordCookieAssociationAsync("k1", "id:1&token:a", 8, T0);
-        Assert.Equal(8, await Outbox.GetCookieAssociationAsync("k1", "id:1&token:a"));
-        Assert.Null(await Outbox.GetCookieAssociationAsync("k2", "id:1&token:a"));
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "111-AAA-111", "_mch-a"));
+        await Outbox.RecordCookieAssociationAsync("k1", "111-AAA-111", "_mch-a", 7, T0);
+        await Outbox.RecordCookieAssociationAsync("k1", "111-AAA-111", "_mch-a", 8, T0);
+        Assert.Equal(8, await Outbox.GetCookieAssociationAsync("k1", "111-AAA-111", "_mch-a"));
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k2", "111-AAA-111", "_mch-a"));
+        // A lead id of one instance says nothing about another.
+        Assert.Null(await Outbox.GetCookieAssociationAsync("k1", "222-BBB-222", "_mch-a"));
     }
 
     [Fact]
@@ -163,6 +166,45 @@ public sealed class PostgresOutboxStoreContractTests(MigratedDatabaseFixture fix
 
     protected override IOutboxStore Outbox => new PostgresOutboxStore(_dataSource);
     protected override IWebhookEventStore Events => new PostgresWebhookEventStore(_dataSource);
+    private static readonly DateTimeOffset At = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    /// <summary>The store as seen from the silo named <paramref name="holder"/> (claims record it).</summary>
+    private PostgresOutboxStore OutboxOn(string holder) => new(_dataSource, new SiloHolder(holder));
+
+    private static OutboxEntry Entry(string id) => new(id, "u-" + id, $"{id}@example.com", new JsonObject { ["n"] = id });
+
+    [Fact]
+    public async Task Rows_claimed_on_a_silo_declared_dead_go_back_once_and_its_lease_is_void()
+    {
+        var project = "held-" + Guid.NewGuid().ToString("N")[..8];
+        var dead = OutboxOn("silo-dead@1");
+        var alive = OutboxOn("silo-alive@1");
+        await dead.EnqueueAsync(project, OutboxKind.Activities, [Entry("a"), Entry("b")], At);
+        await dead.EnqueueAsync(project, OutboxKind.Leads, [Entry("c")], At);
+        var lease = Guid.NewGuid();
+        var claimed = await dead.ClaimAsync(project, OutboxKind.Activities, 10, 1, lease, At, At.AddMinutes(5));
+        Assert.Equal(1, await dead.MarkSendingAsync(lease, [claimed[0].Id], At));     // "a" may have reached Marketo
+        var liveLease = Guid.NewGuid();
+        Assert.Single(await alive.ClaimAsync(project, OutboxKind.Leads, 10, 1, liveLease, At, At.AddMinutes(5)));
+
+        var work = await alive.TakeOverAsync(["silo-dead@1", "never-seen@1"], At.AddSeconds(5));
+
+        Assert.Equal([new OutboxWork(project, OutboxKind.Activities)], work);
+        var rows = await alive.ListAsync(project, OutboxKind.Activities, null, 10);
+        Assert.All(rows, r => Assert.Equal(OutboxStatus.Pending, r.Status));
+        Assert.True(rows.Single(r => r.DeliveryId == "a").PossibleDuplicate);
+        Assert.False(rows.Single(r => r.DeliveryId == "b").PossibleDuplicate);
+        // The dead claimer's lease is gone: it can neither mark nor complete; the live silo's claim is untouched.
+        Assert.Equal(0, await dead.MarkSendingAsync(lease, [.. claimed.Select(r => r.Id)], At.AddSeconds(6)));
+        Assert.Equal(OutboxStatus.InFlight, (await alive.ListAsync(project, OutboxKind.Leads, null, 10)).Single().Status);
+        // Nothing is taken over twice, and rows due again are claimed as usual.
+        Assert.Empty(await alive.TakeOverAsync(["silo-dead@1"], At.AddSeconds(7)));
+        Assert.Equal(2, (await alive.ClaimAsync(project, OutboxKind.Activities, 10, 1, Guid.NewGuid(), At.AddSeconds(8), At.AddMinutes(6))).Count);
+    }
+
+    private static OutboxEntry Entry(string id, string? email = null) =>
+        new(id, "u-" + id, email ?? $"{id}@example.com", new JsonObject { ["n"] = id });
+
 
     public void Dispose() => _dataSource.Dispose();
 }
@@ -172,4 +214,18 @@ public sealed class InMemoryOutboxStoreContractTests : OutboxStoreContractTests
 {
     protected override IOutboxStore Outbox { get; } = new InMemoryOutboxStore();
     protected override IWebhookEventStore Events { get; } = new InMemoryWebhookEventStore();
+
+    [Fact]
+    public async Task Rows_claimed_by_a_holder_declared_dead_go_back_to_pending()
+    {
+        var store = new InMemoryOutboxStore(new SiloHolder("silo-a@1"));
+        var at = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+        await store.EnqueueAsync("p", OutboxKind.Leads, [new OutboxEntry("x", null, "x@example.com", new JsonObject())], at);
+        Assert.Single(await store.ClaimAsync("p", OutboxKind.Leads, 10, 1, Guid.NewGuid(), at, at.AddMinutes(5)));
+
+        Assert.Empty(await store.TakeOverAsync(["silo-b@1"], at));
+        Assert.Equal([new OutboxWork("p", OutboxKind.Leads)], await store.TakeOverAsync(["silo-a@1"], at));
+        Assert.Equal(OutboxStatus.Pending, (await store.ListAsync("p", OutboxKind.Leads, null, 10)).Single().Status);
+        Assert.Empty(await store.TakeOverAsync(["silo-a@1"], at));
+    }
 }

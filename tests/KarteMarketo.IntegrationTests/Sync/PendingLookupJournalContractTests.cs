@@ -1,4 +1,5 @@
 using KarteMarketo.Contracts;
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.IntegrationTests.Infrastructure;
 using Npgsql;
@@ -99,6 +100,39 @@ public sealed class PostgresPendingLookupJournalContractTests(MigratedDatabaseFi
     }
 
     [Fact]
+    public async Task Rows_of_a_silo_declared_dead_are_taken_over_by_exactly_one_survivor_each()
+    {
+        var p = "pg" + Guid.NewGuid().ToString("N")[..10];
+        var at = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+        await using var dead = new PostgresPendingLookupJournal(_dataSource, new SiloHolder("silo-dead@7"));
+        await using var survivorA = new PostgresPendingLookupJournal(_dataSource, new SiloHolder("silo-a@7"));
+        await using var survivorB = new PostgresPendingLookupJournal(_dataSource, new SiloHolder("silo-b@7"));
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(i => dead.MarkAsync(p, LeadKeyType.Email, $"d{i}@example.com", at)));
+        await survivorB.MarkAsync(p, LeadKeyType.Email, "live@example.com", at);
+
+        // Both survivors hear of the death at once and take over in pages, concurrently.
+        async Task<List<string>> TakeAllAsync(PostgresPendingLookupJournal journal)
+        {
+            var taken = new List<string>();
+            while (true)
+            {
+                var page = await journal.TakeOverAsync(["silo-dead@7"], 64);
+                taken.AddRange(page.Where(r => r.ProjectId == p).Select(r => r.Value));
+                if (page.Count < 64) return taken;
+            }
+        }
+        var both = await Task.WhenAll(TakeAllAsync(survivorA), TakeAllAsync(survivorB));
+
+        Assert.Equal(500, both[0].Count + both[1].Count);
+        Assert.Empty(both[0].Intersect(both[1]));
+        Assert.Equal(500, both[0].Concat(both[1]).Distinct().Count());
+        Assert.DoesNotContain("live@example.com", both[0].Concat(both[1]));     // a live silo's row stays its own
+        Assert.Empty(await survivorA.TakeOverAsync(["silo-dead@7"], 64));
+        // The rows stay in the journal (the key grains clear them once answered), so the time-based scan still sees them.
+        Assert.Equal(501, (await survivorA.FindOlderThanAsync(at.AddSeconds(1), 10_000)).Count(r => r.ProjectId == p));
+    }
+
+    [Fact]
     public async Task A_mark_fails_with_store_unavailable_when_the_database_cannot_be_reached()
     {
         await using var nowhere = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Timeout=2");
@@ -117,4 +151,15 @@ public sealed class PostgresPendingLookupJournalContractTests(MigratedDatabaseFi
 public sealed class InMemoryPendingLookupJournalContractTests : PendingLookupJournalContractTests
 {
     protected override IPendingLookupJournal Journal { get; } = new InMemoryPendingLookupJournal();
+
+    [Fact]
+    public async Task Rows_of_a_holder_declared_dead_are_taken_over_once()
+    {
+        var journal = new InMemoryPendingLookupJournal(new SiloHolder("silo-a@1"));
+        var at = new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+        await journal.MarkAsync("p", LeadKeyType.Email, "a@example.com", at);
+
+        Assert.Empty(await journal.TakeOverAsync(["silo-b@1"], 10));
+        Assert.Equal(["a@example.com"], (await journal.TakeOverAsync(["silo-a@1"], 10)).Select(r => r.Value));
+    }
 }

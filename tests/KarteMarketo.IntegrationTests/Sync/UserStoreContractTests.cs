@@ -46,7 +46,9 @@ public abstract class UserStoreContractTests
         // Many key grains writing at the same moment (the stores may group them into shared statements).
         await Task.WhenAll(Enumerable.Range(0, 600).Select(i =>
             Store.LinkKeyAsync(p, $"user{i % 200}", i % 2 == 0 ? LeadKeyType.Email : LeadKeyType.Cookie, $"key{i % 300}")));
-        Assert.Equal(3, (await Store.GetKeysAsync(p, "user0")).Count);     // i = 0, 200, 400: key0, key200, key100
+        // i = 0, 200, 400: emails key0, key200 and key100; the latest email wins, so one of them stays.
+        Assert.Single(await Store.GetKeysAsync(p, "user0"));
+        Assert.Equal(3, (await Store.GetKeysAsync(p, "user1")).Count);     // i = 1, 201, 401: cookies, all kept
         var writes = Enumerable.Range(0, 300).Select(i => Store.ApplySyncResultAsync(p, ["shared", $"own{i}"],
             i == 150
                 ? new UserSyncUpdate(LeadKeyType.Email, 1_000, "{\"marketo\":{\"id\":1000}}", At)
@@ -86,13 +88,71 @@ public abstract class UserStoreContractTests
         Assert.Equal(At, u1.SyncedAt);
         Assert.Contains("\"firstName\"", u1.IdentifyJson);
         Assert.Equal(20, (await Store.GetUserInfoAsync(p, "u3"))!.LeadId);
-        Assert.Equal(["u1", "u2"], await Store.FindUsersByLeadIdAsync(p, 10));
-        Assert.Equal(["u3"], await Store.FindUsersByLeadIdAsync(p, 20));
+        Assert.Equal(["u1", "u2"], await Store.FindUsersByLeadIdAsync(p, "i", 10));
+        Assert.Equal(["u3"], await Store.FindUsersByLeadIdAsync(p, "i", 20));
 
         // Email replaces cookie; a newer email result replaces an older one.
         await Store.ApplySyncResultAsync(p, ["u3", "u1"], new UserSyncUpdate(LeadKeyType.Email, 30, """{"marketo":{"id":30}}""", At.AddMinutes(2)));
         Assert.Equal(LeadKeyType.Email, (await Store.GetUserInfoAsync(p, "u3"))!.SyncedBy);
         Assert.Equal(30, (await Store.GetUserInfoAsync(p, "u1"))!.LeadId);
+    }
+
+    [Fact]
+    public async Task The_latest_email_wins_and_ends_the_old_link_and_the_lead_it_gave()
+    {
+        var p = NewProject();
+        Assert.Empty(await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "old@example.com"));
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1");
+        await Store.LinkKeyAsync(p, "u2", LeadKeyType.Email, "old@example.com");
+        await Store.ApplySyncResultAsync(p, ["u1", "u2"], new UserSyncUpdate(LeadKeyType.Email, 10,
+            """{"marketo":{"id":10},"marketo_hash":"h","birth_date":"x"}""", At, "i"));
+
+        Assert.Equal(["old@example.com"], await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "new@example.com"));
+        var keys = await Store.GetKeysAsync(p, "u1");
+        Assert.Equal(2, keys.Count);
+        Assert.Contains(new UserKey(LeadKeyType.Email, "new@example.com"), keys);
+        var u1 = (await Store.GetUserInfoAsync(p, "u1"))!;
+        Assert.Null(u1.LeadId);
+        Assert.DoesNotContain("marketo", u1.IdentifyJson ?? "");
+        Assert.Equal(["u2"], await Store.FindUsersByLeadIdAsync(p, "i", 10));      // the other user keeps the shared email
+        Assert.Equal(["new@example.com"], await Store.ListKeyValuesAsync(p, LeadKeyType.Email, null, 1));
+        Assert.Equal(["new@example.com", "old@example.com"], await Store.ListKeyValuesAsync(p, LeadKeyType.Email, null, 10));
+        Assert.Equal(["old@example.com"], await Store.ListKeyValuesAsync(p, LeadKeyType.Email, "new@example.com", 10));
+        Assert.Empty(await Store.LinkKeyAsync(p, "u1", LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-2"));
+    }
+
+    [Fact]
+    public async Task A_gone_lead_an_unlinked_key_and_a_move_to_another_instance_clear_the_users_lead()
+    {
+        var p = NewProject();
+        await Store.ApplySyncResultAsync(p, ["a", "b", "c"], new UserSyncUpdate(LeadKeyType.Email, 10,
+            """{"marketo":{"id":10},"marketo_hash":"h","birth_date":"x"}""", At, "one"));
+        await Store.ApplySyncResultAsync(p, ["d"], new UserSyncUpdate(LeadKeyType.Cookie, 11, """{"marketo":{"id":11}}""", At, "one"));
+
+        // Gone: only users whose lead came from that key type lose it; mapped fields stay.
+        Assert.Equal(["a"], await Store.ClearLeadAsync(p, ["a", "d"], LeadKeyType.Email));
+        Assert.Empty(await Store.ClearLeadAsync(p, ["a"], LeadKeyType.Email));
+        var a = (await Store.GetUserInfoAsync(p, "a"))!;
+        Assert.Null(a.LeadId);
+        Assert.Equal("""{"birth_date":"x"}""", a.IdentifyJson!.Replace(" ", ""));
+        Assert.Equal(11, (await Store.GetUserInfoAsync(p, "d"))!.LeadId);
+        Assert.Equal(3, (await Store.GetSegmentAsync(p, UserSegment.MarketoLeadSynced, 10, null)).Count);
+
+        // Unlinked from the key that gave the lead: cleared; from another key: kept.
+        await Store.LinkKeyAsync(p, "b", LeadKeyType.Email, "b@example.com");
+        await Store.UnlinkKeyAsync(p, "b", LeadKeyType.Cookie, "id:1-A-2&token:_mch-x-1", 10);
+        Assert.Equal(10, (await Store.GetUserInfoAsync(p, "b"))!.LeadId);
+        await Store.UnlinkKeyAsync(p, "b", LeadKeyType.Email, "b@example.com", 10);
+        Assert.Null((await Store.GetUserInfoAsync(p, "b"))!.LeadId);
+        Assert.Empty(await Store.GetKeysAsync(p, "b"));
+
+        // A lead id names a lead of one instance only.
+        Assert.Equal(["c"], await Store.FindUsersByLeadIdAsync(p, "one", 10));
+        Assert.Empty(await Store.FindUsersByLeadIdAsync(p, "two", 10));
+        await Store.ApplySyncResultAsync(p, ["e"], new UserSyncUpdate(LeadKeyType.Email, 12, """{"marketo":{"id":12}}""", At, "two"));
+        Assert.Equal(2, await Store.ForgetOtherInstancesAsync(p, "two"));
+        Assert.Null((await Store.GetUserInfoAsync(p, "c"))!.LeadId);
+        Assert.Equal(["e"], (await Store.GetSegmentAsync(p, UserSegment.MarketoLeadSynced, 10, null)).Users);
     }
 
     [Fact]

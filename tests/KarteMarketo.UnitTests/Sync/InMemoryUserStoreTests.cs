@@ -30,7 +30,7 @@ public sealed class InMemoryUserStoreTests
         Assert.Equal(10, (await store.GetUserInfoAsync("p", "u1"))!.LeadId);
         Assert.Equal(LeadKeyType.Email, (await store.GetUserInfoAsync("p", "u1"))!.SyncedBy);
         Assert.Equal(20, (await store.GetUserInfoAsync("p", "u3"))!.LeadId);
-        Assert.Equal(["u1", "u2"], await store.FindUsersByLeadIdAsync("p", 10));
+        Assert.Equal(["u1", "u2"], await store.FindUsersByLeadIdAsync("p", "i", 10));
 
         // An email result does replace a cookie one.
         await store.ApplySyncResultAsync("p", ["u3"], new UserSyncUpdate(LeadKeyType.Email, 30, "{}", At));

@@ -88,18 +88,16 @@ public sealed class UserInfoBuilderTests
     }
 
     [Fact]
-    public void Hash_uses_the_email_as_stored_on_the_lead()
+    public void Hash_uses_the_sites_email_as_sent_in_identify_not_the_casing_marketo_stored()
     {
         var built = UserInfoBuilder.Build(Lead(), Marketo(privateKey: "secretkey"), [], "ann@example.com", SyncedAt);
-        Assert.Equal(UserInfoBuilder.MunchkinHash("secretkey", "Ann@Example.com"), (string)built.Identify["marketo_hash"]!);
+        Assert.Equal(UserInfoBuilder.MunchkinHash("secretkey", "ann@example.com"), (string)built.Identify["marketo_hash"]!);
     }
 
     [Fact]
-    public void Hash_falls_back_to_the_key_email_where_the_lead_has_none()
+    public void Hash_of_a_lead_found_by_cookie_uses_the_leads_email_normalised()
     {
-        var lead = Lead();
-        lead.Remove("email");
-        var built = UserInfoBuilder.Build(lead, Marketo(privateKey: "k"), [], "ann@example.com", SyncedAt);
+        var built = UserInfoBuilder.Build(Lead(), Marketo(privateKey: "k"), [], null, SyncedAt);
         Assert.Equal(UserInfoBuilder.MunchkinHash("k", "ann@example.com"), (string)built.Identify["marketo_hash"]!);
     }
 }

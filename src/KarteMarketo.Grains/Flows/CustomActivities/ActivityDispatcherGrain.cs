@@ -17,7 +17,7 @@ namespace KarteMarketo.Grains.Flows.CustomActivities;
 /// batched lookup), makes one <c>activities/external.json</c> call per batch of up to 300, and records each record's result.
 /// </summary>
 [GrainType("activity-dispatcher")]
-public sealed class ActivityDispatcherGrain(
+public sealed partial class ActivityDispatcherGrain(
     IOutboxStore store,
     IProjectDirectory projects,
     IMarketoGateway gateway,
@@ -34,7 +34,7 @@ public sealed class ActivityDispatcherGrain(
     {
         var now = Time.GetUtcNow();
         var outcomes = new List<OutboxOutcome>();
-        var leadIds = await ResolveLeadIdsAsync(rows, cancellationToken);
+        var (leadIds, keyOf) = await ResolveLeadIdsAsync(rows, cancellationToken);
 
         var sendable = new List<(OutboxRow Row, CustomActivity Activity)>();
         foreach (var row in rows)
@@ -111,11 +111,22 @@ public sealed class ActivityDispatcherGrain(
                     ["status"] = record.Status,
                     ["errors"] = new JsonArray([.. record.Errors.Select(e => (JsonNode)new JsonObject { ["code"] = e.Code, ["message"] = e.Message })]),
                 };
-                // 1004: the lead is gone or not there yet; anything else about the record will not change on a resend.
-                outcomes.Add(error.Code == "1004"
-                    ? LeadNotFound(row, now, error.Message) with { LeadId = sendable[i].Activity.LeadId, Result = result1 }
-                    : new OutboxOutcome(row.Id, OutboxStatus.Failed, row.Attempts + 1, now)
+                // 1004: the lead is gone (deleted, merged) or not there yet. The key forgets the cached id, and the row's
+                // first 1004 is retried at once, so the lead is looked up again once (a merge gives it another id);
+                // anything else about the record will not change on a resend.
+                if (error.Code == "1004")
+                {
+                    await ForgetLeadIdAsync(keyOf[row.Id], sendable[i].Activity.LeadId);
+                    outcomes.Add(row.ErrorCode == "1004"
+                        ? LeadNotFound(row, now, error.Message) with { LeadId = sendable[i].Activity.LeadId, Result = result1 }
+                        : new OutboxOutcome(row.Id, OutboxStatus.Pending, row.Attempts + 1, now)
+                            { LeadId = sendable[i].Activity.LeadId, ErrorCode = "1004", ErrorMessage = error.Message, Result = result1 });
+                }
+                else
+                {
+                    outcomes.Add(new OutboxOutcome(row.Id, OutboxStatus.Failed, row.Attempts + 1, now)
                         { LeadId = sendable[i].Activity.LeadId, ErrorCode = error.Code, ErrorMessage = error.Message, Result = result1 });
+                }
             }
         }
         return new BatchResult(outcomes, null);
@@ -132,8 +143,24 @@ public sealed class ActivityDispatcherGrain(
                 { ErrorCode = "1004", ErrorMessage = text };
     }
 
-    /// <summary>Asks each distinct lead key once, all at the same time, so that uncached keys share batched lookups.</summary>
-    private async Task<Dictionary<long, LeadIdResolution>> ResolveLeadIdsAsync(IReadOnlyList<OutboxRow> rows, CancellationToken cancellationToken)
+    private async Task ForgetLeadIdAsync(string? grainKey, long leadId)
+    {
+        if (grainKey is null) return;
+        try
+        {
+            await GrainFactory.GetGrain<ILeadKeyGrain>(grainKey).ForgetLeadIdAsync(leadId);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The row is retried anyway; the key keeps the id until its next lookup.
+            LogForgetFailed(Logger, ex, ProjectId);
+        }
+    }
+
+    /// <summary>Asks each distinct lead key once, all at the same time, so that uncached keys share batched lookups.
+    /// Returns each row's resolution and its key grain (null: no key known).</summary>
+    private async Task<(Dictionary<long, LeadIdResolution> Resolutions, Dictionary<long, string?> Keys)> ResolveLeadIdsAsync(
+        IReadOnlyList<OutboxRow> rows, CancellationToken cancellationToken)
     {
         var keyOf = new Dictionary<long, string?>();
         foreach (var row in rows)
@@ -143,11 +170,11 @@ public sealed class ActivityDispatcherGrain(
 
         var lookups = keyOf.Values.OfType<string>().Distinct(StringComparer.Ordinal).ToDictionary(k => k, k => ResolveAsync(k));
         await Task.WhenAll(lookups.Values);
-        return keyOf.ToDictionary(
+        return (keyOf.ToDictionary(
             kv => kv.Key,
             kv => kv.Value is null
                 ? new LeadIdResolution(LeadIdStatus.NotFound, null, "No email or cookie known for the user")
-                : lookups[kv.Value].Result);
+                : lookups[kv.Value].Result), keyOf);
     }
 
     private async Task<LeadIdResolution> ResolveAsync(string grainKey)
@@ -162,7 +189,7 @@ public sealed class ActivityDispatcherGrain(
         }
     }
 
-    /// <summary>The row's email, else the user's email or cookie key as the events endpoint linked it.</summary>
+    /// <summary>The row's email, else the user's current email key (the latest email wins), else a cookie key.</summary>
     private async Task<string?> LeadKeyOfAsync(OutboxRow row, CancellationToken cancellationToken)
     {
         if (row.Email is { Length: > 0 } email) return GrainKeys.LeadKey(ProjectId, LeadKeyType.Email, email);
@@ -175,4 +202,7 @@ public sealed class ActivityDispatcherGrain(
         }
         return cookie is { Length: > 0 } ? GrainKeys.LeadKey(ProjectId, LeadKeyType.Cookie, cookie) : null;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox {ProjectId}/activities: a key could not forget a lead Marketo does not know")]
+    private static partial void LogForgetFailed(ILogger logger, Exception ex, string projectId);
 }

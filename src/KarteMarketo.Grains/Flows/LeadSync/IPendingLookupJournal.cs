@@ -17,6 +17,11 @@ public interface IPendingLookupJournal
     Task ClearAsync(string projectId, LeadKeyType type, IReadOnlyCollection<string> values, DateTimeOffset upTo,
         CancellationToken cancellationToken = default);
 
+    /// <summary>Makes this silo the holder of up to <paramref name="limit"/> records held by silos that were declared
+    /// dead and returns them (each record to one caller only). Records remember the silo that wrote them, whose batcher
+    /// held the lookup in memory.</summary>
+    Task<IReadOnlyList<PendingLookup>> TakeOverAsync(IReadOnlyCollection<string> deadHolders, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>Up to <paramref name="limit"/> records written before <paramref name="before"/>, oldest first.</summary>
     Task<IReadOnlyList<PendingLookup>> FindOlderThanAsync(DateTimeOffset before, int limit, CancellationToken cancellationToken = default);
 }

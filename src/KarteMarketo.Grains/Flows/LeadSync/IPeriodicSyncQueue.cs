@@ -22,6 +22,14 @@ public interface IPeriodicSyncQueue
     /// <summary>Gives the rest of the run back to the waiting emails (the next tick tries again).</summary>
     Task StopRunAsync(string projectId, CancellationToken cancellationToken = default);
 
+    /// <summary>A realtime lookup answered for these emails at <paramref name="at"/>: where they are queued, the mark
+    /// lets the periodic run of the same interval skip them (API.md, "One lookup per key per interval").</summary>
+    Task MarkLookedUpAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>Those of <paramref name="emails"/> a realtime lookup answered at or after <paramref name="since"/>.</summary>
+    Task<IReadOnlySet<string>> LookedUpSinceAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset since,
+        CancellationToken cancellationToken = default);
+
     /// <summary>How many emails wait for the next tick and how many the current run has left.</summary>
     Task<(int Waiting, int InRun)> CountAsync(string projectId, CancellationToken cancellationToken = default);
 }

@@ -5,6 +5,7 @@ public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (HashSet<string> Waiting, SortedSet<string> InRun)> _projects = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Project, string Email), DateTimeOffset> _lookedUp = [];
 
     private (HashSet<string> Waiting, SortedSet<string> InRun) Of(string projectId)
     {
@@ -46,8 +47,37 @@ public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
 
     public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default)
     {
-        lock (_gate) Of(projectId).InRun.ExceptWith(emails);
+        lock (_gate)
+        {
+            var queue = Of(projectId);
+            queue.InRun.ExceptWith(emails);
+            foreach (var email in emails)
+                if (!queue.Waiting.Contains(email)) _lookedUp.Remove((projectId, email));
+        }
         return Task.CompletedTask;
+    }
+
+    public Task MarkLookedUpAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            // Only queued emails carry the mark (as the table's rows do): nothing grows where periodic sync is idle.
+            var queue = Of(projectId);
+            foreach (var email in emails)
+                if (queue.Waiting.Contains(email) || queue.InRun.Contains(email)) _lookedUp[(projectId, email)] = at;
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlySet<string>> LookedUpSinceAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset since,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlySet<string> fresh = emails.Where(e => _lookedUp.TryGetValue((projectId, e), out var at) && at >= since)
+                .ToHashSet(StringComparer.Ordinal);
+            return Task.FromResult(fresh);
+        }
     }
 
     public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default)

@@ -19,11 +19,17 @@ public sealed class LeadKeyGrain(
     IProjectDirectory directory,
     IUserStore users,
     IPendingLookupJournal journal,
+    KarteWriteBackService writeBack,
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain
 {
     /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
     public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
+
+    /// <summary>A key waiting in the backlog this long is taken as lost from it (a backlog row can only be lost with
+    /// the embedded default's memory): an identify may then look it up again. A day and a bit: the longest wait is
+    /// the one for Marketo's midnight.</summary>
+    public static readonly TimeSpan BacklogTrustedFor = TimeSpan.FromHours(26);
 
     private string _projectId = "";
     private LeadKeyType _type;
@@ -59,11 +65,12 @@ public sealed class LeadKeyGrain(
     {
         var settings = (await directory.GetAsync(_projectId))?.Settings;
         var now = time.GetUtcNow();
-        var dirty = await LinkAsync(command.UserId);
+        var dirty = AdoptInstance(settings);
+        dirty |= await LinkAsync(command.UserId);
 
         var lookup = false;
         var handOver = false;
-        if (settings is not null && RealtimeApplies(settings, _type) && OutsideWindow(settings, now))
+        if (settings is not null && RealtimeApplies(settings, _type) && OutsideWindow(settings, now) && !WaitingInBacklog(now))
         {
             S.PreviousRequestAt = S.LastRequestAt;
             S.LastRequestAt = now;
@@ -78,7 +85,7 @@ public sealed class LeadKeyGrain(
             if (!RealtimeApplies(settings, _type) || S.LastResult == SyncResult.NotFound)
                 handOver = true;      // the email cannot find this user's lead: the cookie may
             else if (S.LastResult == SyncResult.Pending)
-                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (memory only)
+                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (in memory until the next write)
         }
 
         try
@@ -100,7 +107,23 @@ public sealed class LeadKeyGrain(
 
     public async Task LinkUserAsync(string userId)
     {
-        if (await LinkAsync(userId)) await state.WriteStateAsync();
+        var dirty = AdoptInstance((await directory.GetAsync(_projectId))?.Settings);
+        if (await LinkAsync(userId) | dirty) await state.WriteStateAsync();
+    }
+
+    public async Task UnlinkUserAsync(string userId)
+    {
+        var removed = S.LinkedUsers.Remove(userId);
+        removed |= S.CookieFallbacks.Remove(userId);
+        if (removed) await state.WriteStateAsync();
+    }
+
+    public async Task ForgetLeadIdAsync(long leadId)
+    {
+        if (S.LeadId != leadId) return;
+        // The user info stays until the lookup this makes the next resolution do says what became of the lead.
+        S.LeadId = null;
+        await state.WriteStateAsync();
     }
 
     public async Task RecoverLookupAsync()
@@ -125,15 +148,17 @@ public sealed class LeadKeyGrain(
     public async Task<LeadKeyView> GetAsync()
     {
         var settings = (await directory.GetAsync(_projectId))?.Settings;
+        AdoptInstance(settings);   // a read: what it forgot is written with the key's next change
         DateTimeOffset? nextEligible = S.LastRequestAt is { } start && settings is not null
             ? start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds)
             : null;
-        return new LeadKeyView([.. S.LinkedUsers], S.LeadId, S.LastResult, S.LastError, S.LastRequestAt, nextEligible);
+        return new LeadKeyView([.. S.LinkedUsers], S.LeadId, S.LastResult, S.LastError, S.LastRequestAt, nextEligible, S.DroppedLinks);
     }
 
     public async Task<LeadIdResolution> ResolveLeadIdAsync(MarketoCallPurpose purpose)
     {
         // Interleaves with the other calls on purpose: it waits for the answer, which arrives as ApplyLookupResultAsync.
+        AdoptInstance((await directory.GetAsync(_projectId))?.Settings);
         if (S.LeadId is { } known) return new LeadIdResolution(LeadIdStatus.Found, known, null);
         var waiter = new TaskCompletionSource<LeadIdResolution>(TaskCreationOptions.RunContinuationsAsynchronously);
         _resolutionWaiters.Add(waiter);
@@ -144,7 +169,8 @@ public sealed class LeadKeyGrain(
 
     public async Task RecordLeadIdAsync(long leadId)
     {
-        if (S.LeadId == leadId) return;
+        // The id comes from the upsert the project just made, so from its current instance.
+        if (!AdoptInstance((await directory.GetAsync(_projectId))?.Settings) && S.LeadId == leadId) return;
         S.LeadId = leadId;
         await state.WriteStateAsync();
     }
@@ -152,19 +178,31 @@ public sealed class LeadKeyGrain(
     public async Task ApplyLookupResultAsync(LeadLookupResult result)
     {
         var settings = (await directory.GetAsync(_projectId))?.Settings;
+        AdoptInstance(settings);
+        if (settings is not null && result.Instance is { } answeredBy && answeredBy != settings.Marketo.InstanceId)
+        {
+            // An answer of the instance the project left: its lead id may be another person here. Nothing is kept.
+            CompleteWaiters(new LeadIdResolution(LeadIdStatus.Deferred, null, "the project moved to another Marketo instance"));
+            if (S.LastResult == SyncResult.Pending) await state.WriteStateAsync();
+            return;
+        }
         var handOvers = new List<(string User, string Cookie)>();
         UserSyncUpdate? update = null;
+        var hadLead = S.LeadId is not null || S.LastIdentifyJson is not null;
+        var leadGone = false;
 
         switch (result.Result)
         {
             case SyncResult.Deferred:
+                S.BackloggedAt = result.Backlogged ? result.At : null;
                 if (result.Purpose == MarketoCallPurpose.Realtime && S.LastResult == SyncResult.Pending)
                 {
-                    // No permit: the window is not started, so the next identify (or the periodic sync) tries again.
+                    // No permit: the window is not started. The backlog looks the key up by itself once the budget
+                    // allows (its cookie fallbacks stay for that answer); without it, the next identify tries again.
                     S.LastRequestAt = S.PreviousRequestAt;
                     S.LastResult = SyncResult.Deferred;
                     S.LastError = result.Error;
-                    S.CookieFallbacks.Clear();
+                    if (!result.Backlogged) S.CookieFallbacks.Clear();
                 }
                 else if (S.LastResult is null or SyncResult.Deferred)
                 {
@@ -193,13 +231,19 @@ public sealed class LeadKeyGrain(
                 S.LastResultAt = result.At;
                 S.LastIdentifyJson = built.Identify.ToJsonString();
                 S.CookieFallbacks.Clear();
-                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
+                S.BackloggedAt = null;
+                update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, result.At, settings.Marketo.InstanceId)
+                    { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
                 CompleteWaiters(new LeadIdResolution(LeadIdStatus.Found, leadId, null));
                 break;
             }
 
             case SyncResult.NotFound:
+                // A lead this key had is gone (deleted, or merged into another): its users lose it.
+                leadGone = hadLead;
                 S.LeadId = null;
+                S.LastIdentifyJson = null;
+                S.BackloggedAt = null;
                 S.LastResult = SyncResult.NotFound;
                 S.LastError = result.Error;
                 S.LastResultAt = result.At;
@@ -209,6 +253,7 @@ public sealed class LeadKeyGrain(
                 break;
 
             default:
+                S.BackloggedAt = null;
                 S.LastResult = SyncResult.Failed;
                 S.LastError = result.Error ?? "lookup failed";
                 S.LastResultAt = result.At;
@@ -223,26 +268,76 @@ public sealed class LeadKeyGrain(
             await users.ApplySyncResultAsync(_projectId, [.. S.LinkedUsers], update);
             if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         }
+        if (leadGone && S.LinkedUsers.Count > 0)
+        {
+            // Cleared first, so that only users that had the lead are written to KARTE as gone (once).
+            var lost = await users.ClearLeadAsync(_projectId, [.. S.LinkedUsers], _type);
+            if (lost.Count > 0) await writeBack.EnqueueLeadGoneAsync(_projectId, lost);
+        }
         if (handOvers.Count > 0)
             await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
     }
 
     /// <summary>Links a user (store first: it is idempotent, and the grain's list is what prevents repeating it).
-    /// Returns whether the state changed. A user linking to a key with a known lead gets the lead at once.</summary>
+    /// Returns whether the state changed. A user linking to a key with a known lead gets the lead at once. The latest
+    /// email wins: the keys of the user's older emails are told to let the user go. Beyond
+    /// <see cref="LeadKeyLinks.MaxUsersPerKey"/> users the oldest link is dropped.</summary>
     private async Task<bool> LinkAsync(string userId)
     {
         if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
-        await users.LinkKeyAsync(_projectId, userId, _type, _value);
+        var replaced = await users.LinkKeyAsync(_projectId, userId, _type, _value);
         if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
         {
             var settings = (await directory.GetAsync(_projectId))?.Settings;
-            var update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
+            var update = new UserSyncUpdate(_type, leadId, S.LastIdentifyJson, at, S.Instance) { Karte = KarteWriteBackService.UserInfoWriteFor(settings) };
             await users.ApplySyncResultAsync(_projectId, [userId], update);
             if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         }
         S.LinkedUsers.Add(userId);
+        while (S.LinkedUsers.Count > LeadKeyLinks.MaxUsersPerKey)
+        {
+            var oldest = S.LinkedUsers[0];
+            await users.UnlinkKeyAsync(_projectId, oldest, _type, _value, S.LeadId);
+            S.LinkedUsers.RemoveAt(0);
+            S.CookieFallbacks.Remove(oldest);
+            S.DroppedLinks++;
+        }
+        foreach (var email in replaced)
+        {
+            // One-way: the store has ended the link already; this only updates that key's own list.
+            _ = GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).UnlinkUserAsync(userId);
+        }
         return true;
     }
+
+    /// <summary>What the key learned belongs to one Marketo instance: where the project now uses another, all of it is
+    /// forgotten at once (lead id, result, window, cached user info), so the key is looked up again on the new one.
+    /// Returns whether something was forgotten (the state then needs writing).</summary>
+    private bool AdoptInstance(ProjectSettings? settings)
+    {
+        if (settings is null) return false;
+        var instance = settings.Marketo.InstanceId;
+        if (S.Instance == instance) return false;
+        var learnedElsewhere = S.Instance is not null;
+        // State from before the rule knew no instance: it was learned from the instance the project uses (a move
+        // since then has cleared the users' side, see ForgetOtherInstancesAsync).
+        S.Instance = instance;
+        if (!learnedElsewhere) return false;
+        S.LeadId = null;
+        S.LastResult = null;
+        S.LastError = null;
+        S.LastRequestAt = null;
+        S.PreviousRequestAt = null;
+        S.LastResultAt = null;
+        S.LastIdentifyJson = null;
+        S.BackloggedAt = null;
+        S.CookieFallbacks.Clear();
+        return true;
+    }
+
+    /// <summary>Deferred into the backlog, which looks the key up by itself: an identify meanwhile asks nothing and writes nothing.</summary>
+    private bool WaitingInBacklog(DateTimeOffset now) =>
+        S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } at && now - at < BacklogTrustedFor;
 
     private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
     {

@@ -29,6 +29,16 @@ public sealed class LeadKeyState
     /// gets it at once.</summary>
     [Id(7)] public string? LastIdentifyJson { get; set; }
 
-    /// <summary>On an email key: user → cookie of the identify, tried where the pending lookup finds no lead.</summary>
+    /// <summary>On an email key: user → cookie of the identify, tried where the pending (or backlogged) lookup finds no lead.</summary>
     [Id(8)] public Dictionary<string, string> CookieFallbacks { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The Marketo instance what the key learned belongs to (lead id, result, window): a project moving to
+    /// another instance makes it all unknown at once. Null: nothing learned yet, or state older than the rule.</summary>
+    [Id(9)] public string? Instance { get; set; }
+
+    /// <summary>Users unlinked because more than <see cref="LeadKeyLinks.MaxUsersPerKey"/> linked to the key.</summary>
+    [Id(10)] public int DroppedLinks { get; set; }
+
+    /// <summary>When the key was deferred into the project's lead backlog (which looks it up by itself); null when not waiting there.</summary>
+    [Id(11)] public DateTimeOffset? BackloggedAt { get; set; }
 }

@@ -21,6 +21,8 @@ public sealed partial class LeadLookupBatcher(
     LeadLookupExecutor executor,
     IProjectDirectory directory,
     IPendingLookupJournal journal,
+    ILeadKeyBacklog backlog,
+    IPeriodicSyncQueue periodicQueue,
     TimeProvider time,
     ILogger<LeadLookupBatcher> logger) : Grain, ILeadLookupBatcher
 {
@@ -194,6 +196,8 @@ public sealed partial class LeadLookupBatcher(
                 && denied.RetryAfter <= MaxRetryWait)
                 return denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromMilliseconds(100);
             results = outcome.Results;
+            if (results.Count > 0 && results.Values.All(r => r.Result == SyncResult.Deferred))
+                results = await BacklogAsync(keys, results, outcome.Denied);
         }
         catch (Exception ex)
         {
@@ -219,7 +223,47 @@ public sealed partial class LeadLookupBatcher(
         });
         var delivered = (await Task.WhenAll(deliveries)).OfType<string>().ToList();
         if (purpose == MarketoCallPurpose.Realtime) await ForgetAsync(delivered, takenAt);
+        // Not awaited: it only spares the periodic run a lookup, and the next batch must not wait for it (a database
+        // that is slow to answer would hold every later lookup of this silo back).
+        if (purpose == MarketoCallPurpose.Realtime && _type == LeadKeyType.Email && settings.PeriodicSync.Enabled)
+            _ = MarkLookedUpAsync(keys, results);
         return null;
+    }
+
+    /// <summary>Deferred keys go to the project's backlog, which looks them up by itself once the budget allows (the
+    /// quota's refusal says when; where Marketo itself refused, the backlog asks again shortly and the quota then
+    /// knows). Returns the results marked as backlogged, or as they were where storing failed.</summary>
+    private async Task<IReadOnlyDictionary<string, LeadLookupResult>> BacklogAsync(IReadOnlyList<string> keys,
+        IReadOnlyDictionary<string, LeadLookupResult> results, QuotaPermit? denied)
+    {
+        var dueAt = time.GetUtcNow() + (denied is { RetryAfter: var wait } && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(30));
+        try
+        {
+            await backlog.AddAsync(_projectId, _type, keys, dueAt);
+            await GrainFactory.GetGrain<ILeadBacklogGrain>(GrainKeys.LeadBacklog(_projectId)).WakeAtAsync(dueAt);
+        }
+        catch (Exception ex)
+        {
+            LogBacklogFailed(ex, _projectId, keys.Count);
+            return results;
+        }
+        return results.ToDictionary(kv => kv.Key, kv => kv.Value with { Backlogged = true }, StringComparer.Ordinal);
+    }
+
+    /// <summary>Emails a realtime lookup answered are fresh: the periodic run of the same interval skips them.</summary>
+    private async Task MarkLookedUpAsync(IReadOnlyList<string> keys, IReadOnlyDictionary<string, LeadLookupResult> results)
+    {
+        var answered = keys.Where(k => results.TryGetValue(k, out var r) && r.Result is SyncResult.Synced or SyncResult.NotFound).ToList();
+        if (answered.Count == 0) return;
+        try
+        {
+            await periodicQueue.MarkLookedUpAsync(_projectId, answered, time.GetUtcNow());
+        }
+        catch (Exception ex)
+        {
+            // Only costs the periodic run a second lookup of these emails.
+            LogMarkFailed(ex, _projectId, answered.Count);
+        }
     }
 
     /// <summary>Removes the journal records of answered realtime lookups. Failing here only costs a later wake-up of
@@ -235,6 +279,12 @@ public sealed partial class LeadLookupBatcher(
             LogForgetFailed(ex, _projectId, keys.Count);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: {Count} deferred keys could not be stored in the backlog; the next identify retries them")]
+    private partial void LogBacklogFailed(Exception ex, string projectId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: marking {Count} emails as looked up for the periodic sync failed")]
+    private partial void LogMarkFailed(Exception ex, string projectId, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a lookup of {Count} keys threw")]
     private partial void LogLookupFailed(Exception ex, string projectId, int count);

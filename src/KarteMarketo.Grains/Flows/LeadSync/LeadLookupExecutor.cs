@@ -34,6 +34,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         if (values.Count is 0 or > MaxKeysPerCall)
             throw new ArgumentOutOfRangeException(nameof(values), values.Count, $"1 to {MaxKeysPerCall} keys per lookup");
 
+        var instance = settings.Marketo.InstanceId;
         var fields = (await catalog.GetFieldsAsync(projectId, settings, type, cancellationToken)).ToList();
         var calls = 0;
         var warnings = new List<string>();
@@ -49,7 +50,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
                 (client, connection, ct) => client.GetLeadsByFilterAsync(connection, type.ToMarketoFilterType(), values, fieldsForCall, token, ct),
                 cancellationToken);
             if (answer.Denied)
-                return Uniform(values, SyncResult.Deferred, $"no Marketo call permitted ({Describe(answer.Permit)})", purpose, calls, answer.Permit);
+                return Uniform(values, SyncResult.Deferred, $"no Marketo call permitted ({Describe(answer.Permit)})", purpose, calls, answer.Permit, instance);
             calls++;
             var result = answer.Result!;
 
@@ -69,8 +70,8 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
             {
                 var error = DescribeFailure(result);
                 return result.Kind is MarketoResultKind.RateLimited or MarketoResultKind.ConcurrencyLimited or MarketoResultKind.DailyQuotaExhausted
-                    ? Uniform(values, SyncResult.Deferred, error, purpose, calls, null)
-                    : Uniform(values, SyncResult.Failed, error, purpose, calls, null);
+                    ? Uniform(values, SyncResult.Deferred, error, purpose, calls, null, instance)
+                    : Uniform(values, SyncResult.Failed, error, purpose, calls, null, instance);
             }
 
             leads.AddRange(result.Value!.Leads);
@@ -81,11 +82,11 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         foreach (var field in catalog.UnknownFields(settings))
             warnings.Add($"custom field '{field}' is unknown to Marketo (1006) and is not synced");
         var warning = warnings.Count == 0 ? null : string.Join("; ", warnings);
-        return new LookupBatchOutcome(Match(values, type, leads, warning, purpose), calls, null);
+        return new LookupBatchOutcome(Match(values, type, leads, warning, purpose, instance), calls, null);
     }
 
     private Dictionary<string, LeadLookupResult> Match(IReadOnlyList<string> values, LeadKeyType type,
-        List<JsonObject> leads, string? warning, MarketoCallPurpose purpose)
+        List<JsonObject> leads, string? warning, MarketoCallPurpose purpose, string instance)
     {
         var now = time.GetUtcNow();
         var byKey = new Dictionary<string, JsonObject>(StringComparer.OrdinalIgnoreCase);
@@ -106,11 +107,11 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
                 var copy = (JsonObject)lead.DeepClone();
                 // The cookies field is asked for only to match results to keys.
                 if (type == LeadKeyType.Cookie) copy.Remove("cookies");
-                results[value] = new LeadLookupResult(SyncResult.Synced, id, copy.ToJsonString(), warning, purpose, now);
+                results[value] = new LeadLookupResult(SyncResult.Synced, id, copy.ToJsonString(), warning, purpose, now, instance);
             }
             else
             {
-                results[value] = new LeadLookupResult(SyncResult.NotFound, null, null, warning, purpose, now);
+                results[value] = new LeadLookupResult(SyncResult.NotFound, null, null, warning, purpose, now, instance);
             }
         }
         return results;
@@ -157,11 +158,11 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         && v.TryGetValue<long>(out var id) ? id : null;
 
     private LookupBatchOutcome Uniform(IReadOnlyList<string> values, SyncResult result, string error, MarketoCallPurpose purpose,
-        int calls, QuotaPermit? denied)
+        int calls, QuotaPermit? denied, string instance)
     {
         var now = time.GetUtcNow();
         var results = values.Distinct(StringComparer.Ordinal)
-            .ToDictionary(v => v, _ => new LeadLookupResult(result, null, null, error, purpose, now), StringComparer.Ordinal);
+            .ToDictionary(v => v, _ => new LeadLookupResult(result, null, null, error, purpose, now, instance), StringComparer.Ordinal);
         return new LookupBatchOutcome(results, calls, denied);
     }
 

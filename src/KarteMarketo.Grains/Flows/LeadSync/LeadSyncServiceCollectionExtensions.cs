@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Background;
 using KarteMarketo.Grains.Storage;
 using KarteMarketo.Grains.Identity;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,12 +19,14 @@ public static class LeadSyncServiceCollectionExtensions
             services.AddSingleton<IUserStore, PostgresUserStore>();
             services.AddSingleton<IPendingLookupJournal, PostgresPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, PostgresPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, PostgresLeadKeyBacklog>();
         }
         else
         {
             services.AddSingleton<IUserStore, InMemoryUserStore>();
             services.AddSingleton<IPendingLookupJournal, InMemoryPendingLookupJournal>();
             services.AddSingleton<IPeriodicSyncQueue, InMemoryPeriodicSyncQueue>();
+            services.AddSingleton<ILeadKeyBacklog, InMemoryLeadKeyBacklog>();
         }
 
         services.AddSingleton<LeadFieldCatalog>();
@@ -31,6 +34,7 @@ public static class LeadSyncServiceCollectionExtensions
         services.AddSingleton<PeriodicSyncIntake>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());
+        services.AddSingleton<IDeadSiloTakeover>(sp => sp.GetRequiredService<PendingLookupRecovery>());
         return services;
     }
 }

@@ -11,6 +11,8 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 /// result to its key failed) and wakes their key grains, which queue them again. Runs on every silo: once when the
 /// host has started and then every <see cref="LeadSyncOptions.PendingLookupScanInterval"/>; one indexed query each.
 /// Two silos waking the same key is harmless: the key grain ignores a second wake-up for the same lost lookup.
+/// That scan is the second net: when membership declares a silo dead, <see cref="TakeOverAsync"/> (run by
+/// <see cref="SiloDeathWatch"/>) takes over the journal rows that silo wrote and wakes their keys at once.
 /// </summary>
 public sealed partial class PendingLookupRecovery(
     IPendingLookupJournal journal,
@@ -18,7 +20,7 @@ public sealed partial class PendingLookupRecovery(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     IOptions<LeadSyncOptions> options,
-    ILogger<PendingLookupRecovery> logger) : PeriodicSiloScan(lifetime, time)
+    ILogger<PendingLookupRecovery> logger) : PeriodicSiloScan(lifetime, time), IDeadSiloTakeover
 {
     protected override TimeSpan Interval => options.Value.PendingLookupScanInterval;
 
@@ -31,19 +33,7 @@ public sealed partial class PendingLookupRecovery(
             var lost = await journal.FindOlderThanAsync(before, options.Value.PendingLookupScanLimit, cancellationToken);
             if (lost.Count == 0) return 0;
             LogRecovering(lost.Count);
-            // A few at a time: each wake-up may queue a lookup and write the key's journal row.
-            await Parallel.ForEachAsync(lost, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
-                async (item, _) =>
-                {
-                    try
-                    {
-                        await grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(item.ProjectId, item.Type, item.Value)).RecoverLookupAsync();
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        LogWakeFailed(ex, item.ProjectId);
-                    }
-                });
+            await WakeAsync(lost, cancellationToken);
             return lost.Count;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -52,6 +42,36 @@ public sealed partial class PendingLookupRecovery(
             return 0;
         }
     }
+
+    /// <summary>Takes over the journal rows of dead silos, a page at a time, and wakes their keys; returns how many.</summary>
+    public async Task<int> TakeOverAsync(IReadOnlyCollection<string> deadHolders, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        while (true)
+        {
+            var page = await journal.TakeOverAsync(deadHolders, options.Value.PendingLookupScanLimit, cancellationToken);
+            total += page.Count;
+            // A key whose wake-up fails keeps its row (now held by this live silo): the time-based scan finds it.
+            await WakeAsync(page, cancellationToken);
+            if (page.Count < options.Value.PendingLookupScanLimit) return total;
+        }
+    }
+
+    /// <summary>Wakes the keys of these lookups, a few at a time: each wake-up may queue a lookup and write the key's
+    /// journal row.</summary>
+    private Task WakeAsync(IReadOnlyList<PendingLookup> lookups, CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(lookups, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (item, _) =>
+            {
+                try
+                {
+                    await grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(item.ProjectId, item.Type, item.Value)).RecoverLookupAsync();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogWakeFailed(ex, item.ProjectId);
+                }
+            });
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Re-queuing {Count} realtime lookups that were never answered")]
     private partial void LogRecovering(int count);

@@ -74,6 +74,33 @@ public sealed class PostgresPeriodicSyncQueue : IPeriodicSyncQueue, IAsyncDispos
             await command.ExecuteNonQueryAsync(cancellationToken);
         });
 
+    public Task MarkLookedUpAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at,
+        CancellationToken cancellationToken = default) => emails.Count == 0 ? Task.CompletedTask : PostgresCalls.RunAsync(async () =>
+    {
+        // Only queued emails carry the mark: nothing is added where periodic sync would not look them up anyway.
+        await using var command = _dataSource.CreateCommand(
+            "UPDATE periodic_sync_emails SET looked_up_at = @at WHERE project_id = @p AND email = ANY(@e)");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, emails.ToArray()));
+        command.Parameters.AddWithValue("at", at.ToUniversalTime());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    });
+
+    public Task<IReadOnlySet<string>> LookedUpSinceAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset since,
+        CancellationToken cancellationToken = default) => PostgresCalls.RunAsync<IReadOnlySet<string>>(async () =>
+    {
+        var fresh = new HashSet<string>(StringComparer.Ordinal);
+        if (emails.Count == 0) return fresh;
+        await using var command = _dataSource.CreateCommand(
+            "SELECT email FROM periodic_sync_emails WHERE project_id = @p AND email = ANY(@e) AND looked_up_at >= @since");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, emails.ToArray()));
+        command.Parameters.AddWithValue("since", since.ToUniversalTime());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) fresh.Add(reader.GetString(0));
+        return fresh;
+    });
+
     public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default) => PostgresCalls.RunAsync(async () =>
     {
         await using var command = _dataSource.CreateCommand("UPDATE periodic_sync_emails SET in_run = false WHERE project_id = @p AND in_run");

@@ -2,7 +2,7 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 
 /// <summary>
 /// The standard lead fields (REST names) the sync asks for, where the instance has them: Marketo's documented list
-/// (marketo-facts §3) plus <c>id</c>. Which of them exist on an instance is learned from describe.
+/// (marketo-facts §3) plus <c>id</c>, and the <c>mkto…</c> fields of KARTE's sample record. Which of them exist on an instance is learned from describe.
 /// </summary>
 public static class StandardLeadFields
 {
@@ -16,5 +16,7 @@ public static class StandardLeadFields
         "inferredPhoneAreaCode", "inferredPostalCode", "inferredStateRegion", "isAnonymous", "priority", "relativeScore",
         "urgency", "billingCity", "billingCountry", "billingPostalCode", "billingState", "billingStreet", "createdAt",
         "updatedAt",
+        // In KARTE's sample user info (the plugin asked for them): the lead's display name and its partner/customer flags.
+        "mktoName", "mktoIsPartner", "mktoIsCustomer",
     ];
 }

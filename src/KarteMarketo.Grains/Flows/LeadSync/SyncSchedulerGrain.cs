@@ -28,6 +28,10 @@ public sealed partial class SyncSchedulerGrain(
 
     private string _projectId = "";
     private bool _continuationQueued;
+    // A run started by sync/run is a person asking: it looks up every queued email, fresh from realtime or not.
+    private bool _lookUpFresh;
+    // Where the current run's interval began (the previous tick): a realtime answer since then makes an email fresh.
+    private DateTimeOffset? _intervalStart;
     private IGrainTimer? _retryTimer;
 
     private SyncSchedulerState S => state.State;
@@ -50,6 +54,7 @@ public sealed partial class SyncSchedulerGrain(
 
     public async Task<int> RunNowAsync()
     {
+        _lookUpFresh = true;
         var running = await StartRunAsync();
         await state.WriteStateAsync();
         QueueContinuation();
@@ -99,11 +104,17 @@ public sealed partial class SyncSchedulerGrain(
         var more = true;
         for (var i = 0; i < ChunksPerTurn && more; i++)
         {
-            var chunk = await queue.NextInRunAsync(_projectId, LeadLookupExecutor.MaxKeysPerCall);
-            if (chunk.Count == 0)
+            var taken = await queue.NextInRunAsync(_projectId, LeadLookupExecutor.MaxKeysPerCall);
+            if (taken.Count == 0)
             {
                 more = false;
                 break;
+            }
+            var chunk = await SkipFreshAsync(settings, taken);
+            if (chunk.Count == 0)
+            {
+                more = taken.Count == LeadLookupExecutor.MaxKeysPerCall;
+                continue;
             }
             LookupBatchOutcome outcome;
             try
@@ -156,20 +167,40 @@ public sealed partial class SyncSchedulerGrain(
 
             await queue.CompleteAsync(_projectId, chunk);
             S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
-            more = chunk.Count == LeadLookupExecutor.MaxKeysPerCall;
+            more = taken.Count == LeadLookupExecutor.MaxKeysPerCall;
         }
 
-        if (!more) S.LastRunCompletedAt = time.GetUtcNow();
+        if (!more)
+        {
+            S.LastRunCompletedAt = time.GetUtcNow();
+            _lookUpFresh = false;
+        }
         // Once per turn: a crash in between only repeats the lookups of a chunk whose results were handed over but not
         // yet removed from the queue (their results are idempotent).
         await state.WriteStateAsync();
         if (more) QueueContinuation();
     }
 
+    /// <summary>Emails a realtime lookup answered within the last interval are fresh: they are taken off the run
+    /// without a lookup (one lookup per key per interval), unless the run was asked for by sync/run.</summary>
+    private async Task<IReadOnlyList<string>> SkipFreshAsync(ProjectSettings settings, IReadOnlyList<string> taken)
+    {
+        if (_lookUpFresh) return taken;
+        // Marks live on queued rows only and go with them, so a mark is from the time the email waited; after a restart
+        // mid-run the interval is taken as the last one.
+        var since = _intervalStart ?? time.GetUtcNow() - TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes);
+        var fresh = await queue.LookedUpSinceAsync(_projectId, taken, since);
+        if (fresh.Count == 0) return taken;
+        await queue.CompleteAsync(_projectId, [.. fresh]);
+        S.Skipped += fresh.Count;
+        return [.. taken.Where(e => !fresh.Contains(e))];
+    }
+
     /// <summary>Moves the waiting emails into the run (a run in progress just grows); returns the run's size.</summary>
     private async Task<int> StartRunAsync()
     {
         var running = await queue.StartRunAsync(_projectId);
+        _intervalStart = S.LastTickAt ?? DateTimeOffset.MinValue;
         S.LastTickAt = time.GetUtcNow();
         return running;
     }

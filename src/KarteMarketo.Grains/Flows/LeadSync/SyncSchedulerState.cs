@@ -22,4 +22,7 @@ public sealed class SyncSchedulerState
 
     /// <summary>Lookup calls made by periodic runs.</summary>
     [Id(6)] public long Calls { get; set; }
+
+    /// <summary>Emails taken off runs without a lookup because a realtime lookup had answered for them within the interval.</summary>
+    [Id(7)] public long Skipped { get; set; }
 }

@@ -22,7 +22,8 @@ public static class UserInfoBuilder
     /// <c>identify.marketo</c>: the lead's non-null fields minus <c>excludedFields</c> (<c>id</c> always stays: it is what
     /// makes the user lead-synced), plus <c>_karte_last_sync_date</c>. Mapped fields go to <c>identify.&lt;syncField&gt;</c>
     /// after conversion, with <c>identify.&lt;subscriptionField&gt;</c> = true; a value that does not convert is skipped and
-    /// reported. <c>marketo_hash</c> where a Munchkin private key is set.
+    /// reported. <c>marketo_hash</c> where a Munchkin private key is set, over <paramref name="keyEmail"/> (the site's
+    /// email as sent in identify, normalised) where the lead was found by email.
     /// </summary>
     public static BuiltUserInfo Build(JsonObject lead, MarketoSettings marketo, IReadOnlyList<FieldMapping> mappings,
         string? keyEmail, DateTimeOffset syncedAt)
@@ -62,8 +63,11 @@ public static class UserInfoBuilder
 
         identify[MarketoProperty] = marketoInfo;
 
-        var hashEmail = Find(lead, "email") is JsonValue e && e.TryGetValue<string>(out var leadEmail) && leadEmail.Length > 0
-            ? leadEmail : keyEmail;
+        // The plugin hashed identify.email, the address the site sends (normalised: trimmed, lower-cased), not the
+        // casing Marketo stored; a lead found by cookie has no such address, so its own email is used there.
+        var hashEmail = !string.IsNullOrEmpty(keyEmail) ? keyEmail
+            : Find(lead, "email") is JsonValue e && e.TryGetValue<string>(out var leadEmail) && leadEmail.Length > 0
+                ? leadEmail.Trim().ToLowerInvariant() : null;
         if (!string.IsNullOrEmpty(marketo.MunchkinPrivateKey) && !string.IsNullOrEmpty(hashEmail))
             identify[HashProperty] = MunchkinHash(marketo.MunchkinPrivateKey, hashEmail);
 

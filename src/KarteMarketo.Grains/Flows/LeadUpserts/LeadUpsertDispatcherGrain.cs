@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 using KarteMarketo.Grains.Outbox;
+using KarteMarketo.Grains.Flows.LeadSync;
 
 namespace KarteMarketo.Grains.Flows.LeadUpserts;
 
@@ -150,6 +151,9 @@ public sealed partial class LeadUpsertDispatcherGrain(
         foreach (var (row, leadId, synced) in rows)
         {
             var cookie = LeadPayload.FromJson(row.Payload).Cookie!;
+            // Associations belong to the instance and to the cookie's token: part (API.md, "Lead identity rules").
+            var instance = settings.Marketo.InstanceId;
+            var token = LeadKeyValues.CookieToken(cookie);
             var now = Time.GetUtcNow();
             var result = synced ?? (row.Result as JsonObject)?.DeepClone().AsObject() ?? [];
             if (pause is { } wait)
@@ -158,7 +162,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
                 continue;
             }
 
-            if (await Store.GetCookieAssociationAsync(ProjectId, cookie, cancellationToken) == leadId)
+            if (await Store.GetCookieAssociationAsync(ProjectId, instance, token, cancellationToken) == leadId)
             {
                 result["association"] = "already associated";
                 outcomes[row.Id] = Delivered(row, leadId, result, now);
@@ -179,7 +183,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
             var associated = call.Result!;
             if (associated.IsSuccess)
             {
-                await Store.RecordCookieAssociationAsync(ProjectId, cookie, leadId, now, cancellationToken);
+                await Store.RecordCookieAssociationAsync(ProjectId, instance, token, leadId, now, cancellationToken);
                 await RecordLeadIdAsync(LeadKeyType.Cookie, cookie, leadId);
                 result["association"] = "associated";
                 outcomes[row.Id] = Delivered(row, leadId, result, now);

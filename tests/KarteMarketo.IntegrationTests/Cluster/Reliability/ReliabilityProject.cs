@@ -24,6 +24,9 @@ public sealed record Sent(string Kind, string Key, int Host, Answer Answer, int?
 {
     /// <summary>When the answer (or the failure) came.</summary>
     public DateTimeOffset Ended { get; init; } = DateTimeOffset.UtcNow;
+
+    /// <summary>The users of an identify batch (<see cref="ReliabilityProject.IdentifyBatch"/> above 1); else null.</summary>
+    public IReadOnlyList<string>? Users { get; init; }
 }
 
 /// <summary>
@@ -44,6 +47,16 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
     private int activityTypeId;
 
     public string Id { get; } = id;
+
+    /// <summary>Users per identify request: 1 sends one event (checked user by user), more sends an array of that many
+    /// new users (checked through the synced segment, see <see cref="SyncWatch"/>).</summary>
+    public int IdentifyBatch { get; init; } = 1;
+
+    /// <summary>The project's <c>realtimeSync.batchDelayMilliseconds</c>.</summary>
+    public int RealtimeBatchDelayMilliseconds { get; init; } = 500;
+
+    /// <summary>When each user was first seen in the synced segment (polled by <see cref="WatchSyncAsync"/>).</summary>
+    public ConcurrentDictionary<string, DateTimeOffset> SyncWatch { get; } = new(StringComparer.Ordinal);
     public MarketoInstance Marketo { get; } = marketo;
     public string ApiKey { get; private set; } = "";
     public IReadOnlyCollection<Sent> Ledger => ledger;
@@ -54,6 +67,21 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
 
     /// <summary>Seeds <paramref name="leads"/> leads (the lookup and activity targets), the custom field and the
     /// activity type at the sandbox; again after a sandbox restart (same order, so the same lead ids).</summary>
+    public async Task SeedMarketoAsync(int leads, bool parallel)
+    {
+        if (!parallel || seeded.Count > 0)
+        {
+            await SeedMarketoAsync(leads);
+            return;
+        }
+        await Marketo.AddFieldAsync(CustomField, "integer");
+        activityTypeId = await Marketo.AddActivityTypeAsync("karte_purchase", "item_name");
+        var ids = new long[leads];
+        await Parallel.ForEachAsync(Enumerable.Range(0, leads), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+            ids[i] = await Marketo.SeedLeadAsync($"{Id}-{i}@seeded.example", new JsonObject { ["firstName"] = $"Seed{i}", [CustomField] = i }));
+        for (var i = 0; i < leads; i++) seeded.Add(($"{Id}-{i}@seeded.example", ids[i]));
+    }
+
     public async Task SeedMarketoAsync(int leads)
     {
         await Marketo.AddFieldAsync(CustomField, "integer");
@@ -85,7 +113,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         },
         // The periodic sync is what retries lookups that failed or were deferred: every minute here.
         ["periodicSync"] = new JsonObject { ["enabled"] = true, ["intervalMinutes"] = 1 },
-        ["realtimeSync"] = new JsonObject { ["enabled"] = true, ["keys"] = new JsonArray("email"), ["batchDelayMilliseconds"] = 500 },
+        ["realtimeSync"] = new JsonObject { ["enabled"] = true, ["keys"] = new JsonArray("email"), ["batchDelayMilliseconds"] = RealtimeBatchDelayMilliseconds },
         ["activityMappings"] = new JsonArray(new JsonObject
         {
             ["event"] = ActivityEvent,
@@ -99,12 +127,81 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
     /// <summary>One identify event for a new user with the next seeded email (each user its own lead).</summary>
     public Task SendIdentifyAsync(ThreeHostCluster cluster, int host)
     {
+        if (IdentifyBatch > 1) return SendIdentifyBatchAsync(cluster, host);
         var n = Interlocked.Increment(ref nextIdentify) - 1;
         var (email, _) = seeded[n % seeded.Count];
         var userId = $"{Id}-u{n}";
         var body = new JsonObject { ["userId"] = userId, ["event"] = "identify", ["values"] = new JsonObject { ["email"] = email } };
         return SendAsync(cluster, host, "identify", userId, $"/v1/projects/{Id}/events", body, null);
     }
+
+    /// <summary><see cref="IdentifyBatch"/> identify events of new users in one request (each user the next seeded email).</summary>
+    private Task SendIdentifyBatchAsync(ThreeHostCluster cluster, int host)
+    {
+        var first = Interlocked.Add(ref nextIdentify, IdentifyBatch) - IdentifyBatch;
+        var users = new List<string>();
+        var body = new JsonArray();
+        for (var n = first; n < first + IdentifyBatch; n++)
+        {
+            var userId = $"{Id}-u{n}";
+            users.Add(userId);
+            body.Add(new JsonObject { ["userId"] = userId, ["event"] = "identify", ["values"] = new JsonObject { ["email"] = seeded[n % seeded.Count].Email } });
+        }
+        return SendAsync(cluster, host, "identify", $"{Id}-u{first}+{IdentifyBatch}", $"/v1/projects/{Id}/events", body, null, users);
+    }
+
+    /// <summary>Polls the synced segment until cancelled and records when each user first appears in it.</summary>
+    public async Task WatchSyncAsync(ThreeHostCluster cluster, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(500));
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await ReadSyncedAsync(cluster);
+                await timer.WaitForNextTickAsync(stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Reads the whole synced segment once, recording users seen for the first time; returns all of them.</summary>
+    public async Task<HashSet<string>> ReadSyncedAsync(ThreeHostCluster cluster)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var all = new HashSet<string>(StringComparer.Ordinal);
+        string? after = null;
+        do
+        {
+            var page = await cluster.GetAdminAsync($"/v1/projects/{Id}/segments/marketo-lead-synced?limit=1000" +
+                (after is null ? "" : "&after=" + Uri.EscapeDataString(after)));
+            if (page is null) return all;  // no host answered this time: the next poll reads again
+            foreach (var user in page["users"]!.AsArray()) all.Add((string)user!);
+            after = (string?)page["next"];
+        }
+        while (after is not null);
+        foreach (var user in all) SyncWatch.TryAdd(user, now);
+        return all;
+    }
+
+    /// <summary>Identify → synced latencies of the users accepted in [<paramref name="from"/>, <paramref name="to"/>)
+    /// (by when their request was answered): one per user, from <see cref="SyncWatch"/>; users never seen synced are left
+    /// out, and so are users whose lead an earlier user already looked up (they are synced from the key at once).</summary>
+    public List<TimeSpan> SyncLatencies(DateTimeOffset from, DateTimeOffset to) => SyncLatencies(s => s.Ended >= from && s.Ended < to);
+
+    /// <summary>The same for the accepted identify requests that <paramref name="which"/> selects.</summary>
+    public List<TimeSpan> SyncLatencies(Func<Sent, bool> which) =>
+        [.. ledger.Where(s => s.Kind == "identify" && s.Answer == Answer.Accepted && which(s))
+            .SelectMany(s => (s.Users ?? [s.Key]).Where(IsFirstOfItsLead)
+                .Select(u => SyncWatch.TryGetValue(u, out var at) ? at - s.Ended : (TimeSpan?)null))
+            .Where(t => t is not null).Select(t => t!.Value < TimeSpan.Zero ? TimeSpan.Zero : t.Value)];
+
+    /// <summary>User <c>{id}-u{n}</c> is the first to identify with its seeded email (n below the number of leads).</summary>
+    private bool IsFirstOfItsLead(string userId) =>
+        int.Parse(userId[(userId.LastIndexOf('u') + 1)..], System.Globalization.CultureInfo.InvariantCulture) < seeded.Count;
 
     /// <summary>One KARTE webhook of a mapped event; its delivery id is also the activity's primary attribute, so the
     /// sandbox's activities say which delivery they came from.</summary>
@@ -131,7 +228,8 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         return SendAsync(cluster, host, "lead", email, $"/v1/projects/{Id}/leads", body, $"{Id}-l{n}");
     }
 
-    private async Task SendAsync(ThreeHostCluster cluster, int host, string kind, string key, string path, JsonObject body, string? idempotencyKey)
+    private async Task SendAsync(ThreeHostCluster cluster, int host, string kind, string key, string path, JsonNode body, string? idempotencyKey,
+        IReadOnlyList<string>? users = null)
     {
         var at = DateTimeOffset.UtcNow;
         // Generous: the service must answer (2xx or a problem) long before this.
@@ -151,15 +249,15 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
             var answer = status is >= 200 and < 300 ? Answer.Accepted
                 : status >= 500 && problem ? Answer.Problem
                 : Answer.Unclear;
-            ledger.Enqueue(new Sent(kind, key, host, answer, status, answer == Answer.Accepted ? null : Shorten(text), at));
+            ledger.Enqueue(new Sent(kind, key, host, answer, status, answer == Answer.Accepted ? null : Shorten(text), at) { Users = users });
         }
         catch (HttpRequestException ex)
         {
-            ledger.Enqueue(new Sent(kind, key, host, Answer.ConnectionFailed, null, ex.Message, at));
+            ledger.Enqueue(new Sent(kind, key, host, Answer.ConnectionFailed, null, ex.Message, at) { Users = users });
         }
         catch (TaskCanceledException ex)
         {
-            ledger.Enqueue(new Sent(kind, key, host, Answer.Unclear, null, "client time-out: " + ex.Message, at));
+            ledger.Enqueue(new Sent(kind, key, host, Answer.Unclear, null, "client time-out: " + ex.Message, at) { Users = users });
         }
     }
 
@@ -200,6 +298,8 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         var maxInFlight = counters.Max(c => (int)c["maxInFlight"]!);
 
         var accepted = ledger.Where(s => s.Answer == Answer.Accepted).ToList();
+        // Identify batches are checked through the synced segment: one read for every user.
+        var synced = accepted.Any(s => s.Users is not null) ? await ReadSyncedAsync(cluster) : null;
         var missing = new List<string>();
         var kept = new List<string>();
         var duplicates = 0;
@@ -243,6 +343,18 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                     }
                     break;
                 }
+                case "identify" when sent.Users is not null:
+                {
+                    var notSynced = sent.Users.Where(u => !synced!.Contains(u)).ToList();
+                    delivered += sent.Users.Count - notSynced.Count;
+                    foreach (var user in notSynced)
+                    {
+                        var view = missing.Count < 10 ? await cluster.GetAdminAsync($"/v1/projects/{Id}/users/{user}") : null;
+                        missing.Add($"user {user}: not in the synced segment; lastResult {(string?)view?["sync"]?["lastResult"] ?? "?"}, " +
+                            $"lastError {(string?)view?["sync"]?["lastError"]}");
+                    }
+                    break;
+                }
                 case "identify":
                 {
                     var user = await cluster.GetAdminAsync($"/v1/projects/{Id}/users/{sent.Key}");
@@ -275,7 +387,8 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         return new Verification(ledger.Count, accepted.Count, delivered, duplicates, duplicateIds, breaches, maxWindow, maxInFlight, missing, kept,
             ledger.Count(s => s.Answer == Answer.Unclear),
             [.. ledger.Where(s => s.Answer != Answer.Accepted).OrderBy(s => s.Answer == Answer.Unclear ? 0 : 1)
-                .Select(s => $"{s.Kind} {s.Key} host {s.Host} {s.Answer} {s.Status} {s.At:HH:mm:ss.fff}-{s.Ended:HH:mm:ss.fff} {s.Detail}").Take(4)]);
+                .Select(s => $"{s.Kind} {s.Key} host {s.Host} {s.Answer} {s.Status} {s.At:HH:mm:ss.fff}-{s.Ended:HH:mm:ss.fff} {s.Detail}").Take(4)],
+            accepted.Sum(s => s.Users?.Count ?? 1));
     }
 
     /// <summary>Delivery ids of rows the service flagged as possibly sent twice (a crash between Marketo's answer and
@@ -302,13 +415,13 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
 
 /// <summary>What <see cref="ReliabilityProject.VerifyAsync"/> found.</summary>
 public sealed record Verification(int Requests, int Accepted, int Delivered, int Duplicates, IReadOnlyList<string> DuplicateIds, int Breaches, int MaxInWindow, int MaxInFlight,
-    IReadOnlyList<string> Missing, IReadOnlyList<string> KeptPending, int Unclear, IReadOnlyList<string> FailureSamples)
+    IReadOnlyList<string> Missing, IReadOnlyList<string> KeptPending, int Unclear, IReadOnlyList<string> FailureSamples, int AcceptedItems = 0)
 {
     /// <summary>Everything accepted is applied (or, where Marketo's day is over, kept pending).</summary>
     public bool Complete => Missing.Count == 0;
 
     public string Describe() =>
-        $"requests {Requests}, accepted {Accepted}, delivered {Delivered}, kept {KeptPending.Count}, duplicates {Duplicates}, " +
+        $"requests {Requests}, accepted {Accepted} ({AcceptedItems} items), delivered {Delivered}, kept {KeptPending.Count}, duplicates {Duplicates}, " +
         $"breaches {Breaches}, max/20s {MaxInWindow}, max in flight {MaxInFlight}, unclear {Unclear}; missing {Missing.Count}: " +
         string.Join("; ", Missing.Take(8)) + (FailureSamples.Count > 0 ? "; not accepted: " + string.Join(" | ", FailureSamples) : "");
 }

@@ -88,6 +88,49 @@ public sealed class ThreeHostCluster : IAsyncDisposable
         hosts[index] = await HostProcess.StartAsync(options[index], TimeSpan.FromSeconds(120));
     }
 
+    /// <summary>The membership generation of host <paramref name="index"/>'s running silo (its row in
+    /// <c>orleansmembershiptable</c> that is Active), or null when there is none.</summary>
+    public async Task<int?> GenerationOfAsync(int index)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(
+            "SELECT max(generation) FROM orleansmembershiptable WHERE port = @port AND status = 3", connection);
+        command.Parameters.AddWithValue("port", SiloPortOf(index));
+        return await command.ExecuteScalarAsync() is int generation ? generation : null;
+    }
+
+    /// <summary>The membership status of one silo incarnation (SiloStatus: 3 Active, 6 Dead), or null when unknown.</summary>
+    public async Task<int?> StatusOfAsync(int index, int generation)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(
+            "SELECT status FROM orleansmembershiptable WHERE port = @port AND generation = @generation", connection);
+        command.Parameters.AddWithValue("port", SiloPortOf(index));
+        command.Parameters.AddWithValue("generation", generation);
+        return await command.ExecuteScalarAsync() is int status ? status : null;
+    }
+
+    /// <summary>Polls the membership table until that silo incarnation is Dead; returns when that was seen, or null
+    /// after <paramref name="limit"/>.</summary>
+    public async Task<DateTimeOffset?> WaitDeclaredDeadAsync(int index, int generation, TimeSpan limit)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+        while (clock.Elapsed < limit)
+        {
+            if (await StatusOfAsync(index, generation) == 6) return DateTimeOffset.UtcNow;
+            await poll.WaitForNextTickAsync();
+        }
+        return null;
+    }
+
+    /// <summary>SIGSTOP / SIGCONT of a host: it stalls with its sockets open, then runs on.</summary>
+    public void Pause(int index) => this[index].Pause();
+
+    public void Resume(int index) => this[index].Resume();
+
     /// <summary>Output of killed host processes, for failure messages.</summary>
     public List<string> Output { get; } = [];
 
