@@ -28,8 +28,8 @@ public static class TextRule
         // In valid UTF-8 JSON, U+0000 and surrogates can only be written as escapes, raw C0 controls are not allowed in
         // strings, and the other controls are DEL, U+0080–U+009F (C2 80–9F) and U+2028/9 (E2 80 A8/A9): a document
         // without a backslash, DEL, C2 or E2 byte holds nothing this rule refuses. The events hot path (issue 18)
-        // stops here without reading a string.
-        if (utf8Json.IndexOfAny(PossiblyRefused) < 0) return null;
+        // stops here without reading a string. A document no longer than the values bound cannot hold an oversize map.
+        if (utf8Json.Length <= MaxValuesBytes && utf8Json.IndexOfAny(PossiblyRefused) < 0) return null;
         var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow });
         // One frame per open container: an array's next index, or an object's current member name.
         var frames = new List<Frame>();
