@@ -3,20 +3,20 @@ using System.Text.Json.Nodes;
 namespace KarteMarketo.Marketo;
 
 /// <summary>
-/// The one client for Marketo's REST API. Every method makes one Marketo call (plus identity calls, which Marketo
-/// does not count, and one retry after 601/602) under the caller's quota permit. Transient failures are retried
-/// inside, each retry only after <see cref="MarketoConnection.AttemptBudget"/> granted it a permit of its own; 606/615/607 and the caller's faults come back
-/// as <see cref="MarketoResult{T}.Kind"/>, never as exceptions.
+/// The one client for Marketo's REST API. Every method makes exactly one attempt (plus identity calls, which Marketo
+/// does not count, and one repeat after 601/602 with a fresh token) under the caller's quota permit. Transient
+/// failures, 606/615/607 and the caller's faults come back as <see cref="MarketoResult{T}.Kind"/>, never as
+/// exceptions; <see cref="MarketoOutcomes.Classify{T}"/> says what each means. Nothing here retries.
 /// </summary>
 public interface IMarketoClient
 {
-    /// <summary><c>GET /rest/v1/leads.json</c> (sent as <c>POST …?_method=GET</c> with a form body) for up to 300 values.
+    /// <summary><c>GET /rest/v1/leads.json</c> (sent as <c>POST …?_method=GET</c> with a form body) for up to <see cref="MarketoLimits.MaxBatchSize"/> values.
     /// One page; pass <see cref="LeadPage.NextPageToken"/> back for the next.</summary>
     Task<MarketoResult<LeadPage>> GetLeadsByFilterAsync(MarketoConnection connection, string filterType,
         IReadOnlyCollection<string> filterValues, IReadOnlyCollection<string>? fields, string? nextPageToken,
         CancellationToken cancellationToken = default);
 
-    /// <summary><c>POST /rest/v1/leads.json</c>: up to 300 records; results in input order.</summary>
+    /// <summary><c>POST /rest/v1/leads.json</c>: up to <see cref="MarketoLimits.MaxBatchSize"/> records; results in input order.</summary>
     Task<MarketoResult<IReadOnlyList<LeadSyncResult>>> SyncLeadsAsync(MarketoConnection connection, string action,
         string lookupField, IReadOnlyList<JsonObject> input, CancellationToken cancellationToken = default);
 
@@ -24,7 +24,7 @@ public interface IMarketoClient
     Task<MarketoResult<bool>> AssociateLeadAsync(MarketoConnection connection, long leadId, string cookie,
         CancellationToken cancellationToken = default);
 
-    /// <summary><c>POST /rest/v1/activities/external.json</c>: up to 300 activities; results in input order.</summary>
+    /// <summary><c>POST /rest/v1/activities/external.json</c>: up to <see cref="MarketoLimits.MaxBatchSize"/> activities; results in input order.</summary>
     Task<MarketoResult<IReadOnlyList<ActivityResult>>> AddCustomActivitiesAsync(MarketoConnection connection,
         IReadOnlyList<CustomActivity> input, CancellationToken cancellationToken = default);
 
@@ -44,21 +44,7 @@ public interface IMarketoClient
 /// <summary>Where and as whom to call. <paramref name="RestEndpoint"/> ends in <c>/rest</c>, <paramref name="IdentityEndpoint"/> in <c>/identity</c>.</summary>
 public sealed record MarketoConnection(string ClientId, string ClientSecret, Uri RestEndpoint, Uri IdentityEndpoint)
 {
-    /// <summary>Asked before every transient retry: each attempt Marketo may count needs its own quota permit.
-    /// Null: retries are not rationed (identity calls, tools).</summary>
-    public IMarketoAttemptBudget? AttemptBudget { get; init; }
-
     public override string ToString() => $"MarketoConnection {{ ClientId = {ClientId}, RestEndpoint = {RestEndpoint} }}";
-}
-
-/// <summary>
-/// Rations the client's own retries. A retried 5xx or time-out is another call that Marketo may count, so it must
-/// take a permit like any other call; where none is granted the client stops and returns the transient outcome.
-/// </summary>
-public interface IMarketoAttemptBudget
-{
-    /// <summary>Hands back the previous attempt's permit and asks for one for the next attempt; false stops retrying.</summary>
-    ValueTask<bool> TryBeginRetryAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>How a Marketo call ended.</summary>
@@ -67,7 +53,7 @@ public enum MarketoResultKind
     Success = 0,
     /// <summary>601/602 still failing after a fresh token, or the identity endpoint refused the credentials.</summary>
     AuthenticationFailed = 1,
-    /// <summary>502, 604, 608, 611, 713, HTTP 5xx, time-outs, connection failures, still failing after the retries.</summary>
+    /// <summary>502, 604, 608, 611, 713, HTTP 5xx, time-outs, connection failures.</summary>
     Transient = 2,
     /// <summary>606.</summary>
     RateLimited = 3,

@@ -7,38 +7,25 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
-using Polly.Timeout;
 
 namespace KarteMarketo.Marketo;
 
 /// <summary>
 /// <see cref="IMarketoClient"/> over one <see cref="HttpClient"/>. Each call: token from <see cref="MarketoTokenCache"/>
-/// (sent only as <c>Authorization: Bearer</c>), then the request under a Polly pipeline (per-endpoint time-out per
-/// attempt, jittered exponential retries of transient kinds only, delays on the injected <see cref="TimeProvider"/>).
-/// 601/602 drop the token and repeat the call once with a fresh one. 606/615/607 and caller errors are returned at once.
-/// Transient retries of codes Marketo counts (502, 713, HTTP 5xx, time-outs) may cost extra counted calls; the quota
-/// grain reconciles with the usage endpoint.
+/// (sent only as <c>Authorization: Bearer</c>), then exactly one attempt under the endpoint's time-out (on the injected
+/// <see cref="TimeProvider"/>). 601/602 drop the token and repeat the call once with a fresh one. Everything else comes
+/// back as it is: whether and when to try again is the gateway's decision (KarteMarketo.Grains.Marketo), made with
+/// a fresh quota permit for every attempt, so this client knows nothing of quotas, retries or Orleans.
 /// </summary>
 public sealed class MarketoClient : IMarketoClient
 {
-    /// <summary>Marketo's limit on values, records and activities per call.</summary>
-    public const int MaxBatchSize = 300;
-
     internal static readonly HttpRequestOptionsKey<string> EndpointOption = new("KarteMarketo.MarketoEndpoint");
-    private static readonly ResiliencePropertyKey<TimeSpan> TimeoutKey = new("KarteMarketo.MarketoTimeout");
-    private static readonly ResiliencePropertyKey<string> EndpointKey = new("KarteMarketo.MarketoEndpoint");
-    private static readonly ResiliencePropertyKey<Tally> TallyKey = new("KarteMarketo.MarketoTally");
-    private static readonly ResiliencePropertyKey<IMarketoAttemptBudget?> BudgetKey = new("KarteMarketo.MarketoAttemptBudget");
-    private static readonly TimeZoneInfo Central = TimeZoneInfo.FindSystemTimeZoneById("America/Chicago");
 
     private readonly HttpClient _http;
     private readonly MarketoTokenCache _tokens;
     private readonly MarketoClientOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ResiliencePipeline<Attempt> _pipeline;
 
     public MarketoClient(HttpClient http, MarketoTokenCache tokens, IOptions<MarketoClientOptions> options, TimeProvider timeProvider,
         ILogger<MarketoClient>? logger = null)
@@ -48,7 +35,6 @@ public sealed class MarketoClient : IMarketoClient
         _options = options.Value;
         _time = timeProvider;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _pipeline = BuildPipeline();
     }
 
     /// <inheritdoc />
@@ -60,9 +46,9 @@ public sealed class MarketoClient : IMarketoClient
         {
             return Task.FromResult(NotSent<LeadPage>("701", "filterType and filterValues cannot be blank"));
         }
-        if (filterValues.Count > MaxBatchSize)
+        if (filterValues.Count > MarketoLimits.MaxBatchSize)
         {
-            return Task.FromResult(NotSent<LeadPage>("1003", $"Too many filter values ({filterValues.Count}); at most {MaxBatchSize} per call"));
+            return Task.FromResult(NotSent<LeadPage>("1003", $"Too many filter values ({filterValues.Count}); at most {MarketoLimits.MaxBatchSize} per call"));
         }
         if (filterValues.Any(v => string.IsNullOrEmpty(v) || v.Contains(',')))
         {
@@ -85,7 +71,7 @@ public sealed class MarketoClient : IMarketoClient
         }
 
         // Always POST …/leads.json?_method=GET with a form body: 300 emails or _mkto_trk cookies can pass Marketo's
-        // 8 KB URI limit (HTTP 414), and one request shape for every lookup is simpler to test. Form encoding turns the
+        // URI limit (MarketoLimits.MaxUriBytes, HTTP 414), and one request shape for every lookup is simpler to test. Form encoding turns the
         // cookie's '&' into %26, as Marketo needs.
         return CallAsync(connection, "getLeads", _options.LookupTimeout,
             () => new HttpRequestMessage(HttpMethod.Post, Rest(connection, "/v1/leads.json?_method=GET"))
@@ -101,9 +87,9 @@ public sealed class MarketoClient : IMarketoClient
     public Task<MarketoResult<IReadOnlyList<LeadSyncResult>>> SyncLeadsAsync(MarketoConnection connection, string action,
         string lookupField, IReadOnlyList<JsonObject> input, CancellationToken cancellationToken = default)
     {
-        if (input.Count == 0 || input.Count > MaxBatchSize)
+        if (input.Count == 0 || input.Count > MarketoLimits.MaxBatchSize)
         {
-            return Task.FromResult(NotSent<IReadOnlyList<LeadSyncResult>>("1003", $"Sync Leads takes 1 to {MaxBatchSize} records, not {input.Count}"));
+            return Task.FromResult(NotSent<IReadOnlyList<LeadSyncResult>>("1003", $"Sync Leads takes 1 to {MarketoLimits.MaxBatchSize} records, not {input.Count}"));
         }
         var body = new JsonObject
         {
@@ -139,9 +125,9 @@ public sealed class MarketoClient : IMarketoClient
     public Task<MarketoResult<IReadOnlyList<ActivityResult>>> AddCustomActivitiesAsync(MarketoConnection connection,
         IReadOnlyList<CustomActivity> input, CancellationToken cancellationToken = default)
     {
-        if (input.Count == 0 || input.Count > MaxBatchSize)
+        if (input.Count == 0 || input.Count > MarketoLimits.MaxBatchSize)
         {
-            return Task.FromResult(NotSent<IReadOnlyList<ActivityResult>>("1003", $"Add Custom Activities takes 1 to {MaxBatchSize} activities, not {input.Count}"));
+            return Task.FromResult(NotSent<IReadOnlyList<ActivityResult>>("1003", $"Add Custom Activities takes 1 to {MarketoLimits.MaxBatchSize} activities, not {input.Count}"));
         }
         var body = new JsonObject
         {
@@ -187,7 +173,7 @@ public sealed class MarketoClient : IMarketoClient
             {
                 var today = MarketoJson.Array(response["result"]).OfType<JsonObject>().FirstOrDefault();
                 var date = ParseDate(MarketoJson.String(today?["date"])) ??
-                           DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(_time.GetUtcNow(), Central).DateTime);
+                           MarketoLimits.DayOf(_time.GetUtcNow());
                 return new DailyUsage(date, (int)(MarketoJson.Long(today?["total"]) ?? 0));
             },
             cancellationToken);
@@ -195,31 +181,21 @@ public sealed class MarketoClient : IMarketoClient
     /// <inheritdoc />
     public async Task<MarketoResult<bool>> CheckCredentialsAsync(MarketoConnection connection, CancellationToken cancellationToken = default)
     {
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(TimeoutKey, _options.DefaultTimeout);
+        using var deadline = new CancellationTokenSource(_options.DefaultTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            var attempt = await _pipeline.ExecuteAsync(static async (ctx, state) =>
-            {
-                var token = await state.Self._tokens.GetAsync(state.Self._http, state.Connection, null, ctx.CancellationToken, forceRequest: true);
-                return token.Token is not null
-                    ? new Attempt(MarketoResultKind.Success, null, [], null, false, null)
-                    : new Attempt(token.Kind, null, [token.Error!], null, false, null);
-            }, context, (Self: this, Connection: connection));
-            return attempt.Kind == MarketoResultKind.Success
+            var token = await _tokens.GetAsync(_http, connection, null, linked.Token, forceRequest: true);
+            return token.Token is not null
                 ? MarketoResult<bool>.Ok(true, null) with { CountedByMarketo = false }
-                : new MarketoResult<bool>(attempt.Kind, false, attempt.Errors, null) { CountedByMarketo = false };
+                : new MarketoResult<bool>(token.Kind, false, [token.Error!], null) { CountedByMarketo = false };
         }
-        catch (TimeoutRejectedException)
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             return new MarketoResult<bool>(MarketoResultKind.Transient, false, [new MarketoError("timeout", "Identity did not answer in time")], null)
             {
                 CountedByMarketo = false,
             };
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
         }
     }
 
@@ -237,14 +213,17 @@ public sealed class MarketoClient : IMarketoClient
     private static MarketoResult<T> NotSent<T>(string code, string message) =>
         new(MarketoResultKind.CallerError, default, [new MarketoError(code, "Not sent: " + message)], null) { CountedByMarketo = false };
 
+    /// <summary>One attempt (two after a refused token): the token, the request under its endpoint's time-out, the
+    /// answer read. Nothing here waits or retries on transient failures; the gateway decides that.</summary>
     private async Task<MarketoResult<T>> CallAsync<T>(MarketoConnection connection, string endpoint, TimeSpan timeout,
         Func<HttpRequestMessage> buildRequest, Func<JsonObject, T> read, CancellationToken cancellationToken)
     {
-        var tally = new Tally();
+        var counted = false;
         string? rejectedToken = null;
         for (var pass = 0; ; pass++)
         {
-            var attempt = await RunPipelineAsync(connection, endpoint, timeout, buildRequest, rejectedToken, tally, cancellationToken);
+            var attempt = await AttemptAsync(connection, endpoint, timeout, buildRequest, rejectedToken, cancellationToken);
+            counted |= attempt.Counted;
             if (attempt.ReAuthenticate)
             {
                 if (pass == 0 && attempt.TokenUsed is { } used)
@@ -257,7 +236,7 @@ public sealed class MarketoClient : IMarketoClient
                 }
                 return new MarketoResult<T>(MarketoResultKind.AuthenticationFailed, default, attempt.Errors, attempt.RequestId)
                 {
-                    CountedByMarketo = tally.Counted > 0,
+                    CountedByMarketo = counted,
                 };
             }
 
@@ -268,7 +247,7 @@ public sealed class MarketoClient : IMarketoClient
                     _logger.LogWarning("Marketo {Endpoint} ended {Kind} ({Codes}), request {RequestId}", endpoint, attempt.Kind,
                         string.Join(',', attempt.Errors.Select(e => e.Code)), attempt.RequestId);
                 }
-                return new MarketoResult<T>(attempt.Kind, default, attempt.Errors, attempt.RequestId) { CountedByMarketo = tally.Counted > 0 };
+                return new MarketoResult<T>(attempt.Kind, default, attempt.Errors, attempt.RequestId) { CountedByMarketo = counted };
             }
 
             T value;
@@ -281,47 +260,40 @@ public sealed class MarketoClient : IMarketoClient
                 return new MarketoResult<T>(MarketoResultKind.CallerError, default,
                     [new MarketoError("unreadable", "Unreadable Marketo response: " + exception.Message)], attempt.RequestId);
             }
-            return MarketoResult<T>.Ok(value, attempt.RequestId) with { CountedByMarketo = tally.Counted > 0 };
+            return MarketoResult<T>.Ok(value, attempt.RequestId) with { CountedByMarketo = counted };
         }
     }
 
-    private async Task<Attempt> RunPipelineAsync(MarketoConnection connection, string endpoint, TimeSpan timeout,
-        Func<HttpRequestMessage> buildRequest, string? rejectedToken, Tally tally, CancellationToken cancellationToken)
+    private async Task<Attempt> AttemptAsync(MarketoConnection connection, string endpoint, TimeSpan timeout,
+        Func<HttpRequestMessage> buildRequest, string? rejectedToken, CancellationToken cancellationToken)
     {
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(TimeoutKey, timeout);
-        context.Properties.Set(EndpointKey, endpoint);
-        context.Properties.Set(TallyKey, tally);
-        context.Properties.Set(BudgetKey, connection.AttemptBudget);
+        // The time-out covers the whole attempt (token and request) and runs on the injected clock.
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            var state = new AttemptState(this, connection, endpoint, buildRequest, rejectedToken, tally);
-            return await _pipeline.ExecuteAsync(static (ctx, s) => s.Self.AttemptAsync(s, ctx.CancellationToken), context, state);
+            return await SendAsync(connection, endpoint, buildRequest, rejectedToken, linked.Token);
         }
-        catch (TimeoutRejectedException)
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // A call that timed out may still have run in Marketo: count it.
-            tally.Counted++;
             return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("timeout", $"No answer within {timeout.TotalSeconds:0.###} s")],
-                null, false, null);
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
+                null, false, null, Counted: true);
         }
     }
 
-    private async ValueTask<Attempt> AttemptAsync(AttemptState state, CancellationToken cancellationToken)
+    private async Task<Attempt> SendAsync(MarketoConnection connection, string endpoint, Func<HttpRequestMessage> buildRequest,
+        string? rejectedToken, CancellationToken cancellationToken)
     {
-        var token = await _tokens.GetAsync(_http, state.Connection, state.RejectedToken, cancellationToken);
+        var token = await _tokens.GetAsync(_http, connection, rejectedToken, cancellationToken);
         if (token.Token is null)
         {
-            return new Attempt(token.Kind, null, [token.Error!], null, false, null);
+            return new Attempt(token.Kind, null, [token.Error!], null, false, null, Counted: false);
         }
 
-        using var request = state.BuildRequest();
+        using var request = buildRequest();
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Token);
-        request.Options.Set(EndpointOption, state.Endpoint);
+        request.Options.Set(EndpointOption, endpoint);
         HttpResponseMessage response;
         try
         {
@@ -330,24 +302,22 @@ public sealed class MarketoClient : IMarketoClient
         catch (HttpRequestException exception)
         {
             // Connection refused, reset, DNS: the call never reached Marketo, so it is not counted.
-            return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("connection", Outbound.OutboundErrors.Describe(exception))], null, false, token.Token);
+            return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("connection", Outbound.OutboundErrors.Describe(exception))], null, false, token.Token, Counted: false);
         }
 
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
+            var status = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
             if ((int)response.StatusCode >= 500)
             {
                 // Whether Marketo counted a gateway error is unknown; count it, so the budget errs on the safe side.
-                state.Tally.Counted++;
-                return new Attempt(MarketoResultKind.Transient, null,
-                    [new MarketoError(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), "HTTP " + (int)response.StatusCode)], null, false, token.Token);
+                return new Attempt(MarketoResultKind.Transient, null, [new MarketoError(status, "HTTP " + status)], null, false, token.Token, Counted: true);
             }
             if (!response.IsSuccessStatusCode)
             {
                 // 414 URI too long, 413 body too large, 404…: our request was wrong.
-                return new Attempt(MarketoResultKind.CallerError, null,
-                    [new MarketoError(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), "HTTP " + (int)response.StatusCode)], null, false, token.Token);
+                return new Attempt(MarketoResultKind.CallerError, null, [new MarketoError(status, "HTTP " + status)], null, false, token.Token, Counted: false);
             }
 
             JsonObject? body;
@@ -361,15 +331,13 @@ public sealed class MarketoClient : IMarketoClient
             }
             if (body is null)
             {
-                state.Tally.Counted++;
-                return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("unreadable", "Response is not a JSON object")], null, false, token.Token);
+                return new Attempt(MarketoResultKind.Transient, null, [new MarketoError("unreadable", "Response is not a JSON object")], null, false, token.Token, Counted: true);
             }
 
             var requestId = MarketoJson.String(body["requestId"]);
             if (MarketoJson.Bool(body["success"]))
             {
-                state.Tally.Counted++;
-                return new Attempt(MarketoResultKind.Success, body, [], requestId, false, token.Token);
+                return new Attempt(MarketoResultKind.Success, body, [], requestId, false, token.Token, Counted: true);
             }
 
             var errors = MarketoJson.Errors(body["errors"]);
@@ -378,70 +346,12 @@ public sealed class MarketoClient : IMarketoClient
                 errors = [new MarketoError("", "success:false without errors")];
             }
             var code = errors[0].Code;
-            if (MarketoErrorCodes.IsCounted(code))
-            {
-                state.Tally.Counted++;
-            }
-            return new Attempt(MarketoErrorCodes.Classify(code), null, errors, requestId, MarketoErrorCodes.IsReAuthentication(code), token.Token);
+            return new Attempt(MarketoErrorCodes.Classify(code), null, errors, requestId, MarketoErrorCodes.IsReAuthentication(code), token.Token,
+                Counted: MarketoErrorCodes.IsCounted(code));
         }
     }
-
-    private ResiliencePipeline<Attempt> BuildPipeline()
-    {
-        // Polly waits on our TimeProvider, so back-off delays and time-outs follow FakeTimeProvider in tests.
-        var builder = new ResiliencePipelineBuilder<Attempt> { TimeProvider = _time };
-        if (_options.MaxRetries > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions<Attempt>
-            {
-                // Only transient kinds are retried here; 601/602 are handled once outside, 606/615/607 go back to the caller.
-                ShouldHandle = ShouldRetryAsync,
-                MaxRetryAttempts = _options.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = _options.RetryBaseDelay,
-                MaxDelay = _options.RetryMaxDelay,
-                OnRetry = args =>
-                {
-                    var endpoint = args.Context.Properties.GetValue(EndpointKey, "identity");
-                    if (args.Outcome.Exception is TimeoutRejectedException && args.Context.Properties.TryGetValue(TallyKey, out var tally))
-                    {
-                        tally.Counted++;
-                    }
-                    _logger.LogInformation("Marketo {Endpoint} attempt {Attempt} failed transiently ({Reason}); retrying in {Delay}",
-                        endpoint, args.AttemptNumber + 1,
-                        args.Outcome.Exception?.GetType().Name ?? string.Join(',', args.Outcome.Result!.Errors.Select(e => e.Code)), args.RetryDelay);
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-        builder.AddTimeout(new TimeoutStrategyOptions
-        {
-            TimeoutGenerator = args => ValueTask.FromResult(args.Context.Properties.GetValue(TimeoutKey, _options.DefaultTimeout)),
-        });
-        return builder.Build();
-    }
-
-    /// <summary>Transient outcomes are retried, but only under a new permit where the caller rations attempts.</summary>
-    private async ValueTask<bool> ShouldRetryAsync(RetryPredicateArguments<Attempt> args)
-    {
-        var transient = args.Outcome.Exception is TimeoutRejectedException ||
-                        args.Outcome.Result is { Kind: MarketoResultKind.Transient, ReAuthenticate: false };
-        // Polly asks before it checks the attempt count: after the last attempt no permit may be taken.
-        if (!transient || args.AttemptNumber >= _options.MaxRetries) return false;
-        var budget = args.Context.Properties.GetValue(BudgetKey, null);
-        return budget is null || await budget.TryBeginRetryAsync(args.Context.CancellationToken);
-    }
-
-    private sealed class Tally
-    {
-        public int Counted { get; set; }
-    }
-
-    private sealed record AttemptState(MarketoClient Self, MarketoConnection Connection, string Endpoint, Func<HttpRequestMessage> BuildRequest,
-        string? RejectedToken, Tally Tally);
 
     /// <summary>One attempt's outcome; <see cref="TokenUsed"/> lets a 601/602 drop exactly that token.</summary>
-    internal sealed record Attempt(MarketoResultKind Kind, JsonObject? Body, IReadOnlyList<MarketoError> Errors, string? RequestId,
-        bool ReAuthenticate, string? TokenUsed);
+    private sealed record Attempt(MarketoResultKind Kind, JsonObject? Body, IReadOnlyList<MarketoError> Errors, string? RequestId,
+        bool ReAuthenticate, string? TokenUsed, bool Counted);
 }

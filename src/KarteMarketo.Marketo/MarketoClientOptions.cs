@@ -1,19 +1,10 @@
 namespace KarteMarketo.Marketo;
 
-/// <summary>Retry, time-out and token settings of <see cref="MarketoClient"/>; bound from <c>Marketo:Client</c>.</summary>
+/// <summary>Time-out and token settings of <see cref="MarketoClient"/>; bound from <c>Marketo:Client</c>.</summary>
 public sealed class MarketoClientOptions
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Marketo:Client";
-
-    /// <summary>Retries after a transient failure (502, 604, 608, 611, 713, HTTP 5xx, time-out, connection failure). 0 turns retries off.</summary>
-    public int MaxRetries { get; set; } = 3;
-
-    /// <summary>First back-off delay; later ones grow exponentially, with jitter.</summary>
-    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>Longest back-off delay.</summary>
-    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A token is renewed this long before Marketo said it expires.</summary>
     public TimeSpan TokenRenewBefore { get; set; } = TimeSpan.FromSeconds(60);

@@ -48,6 +48,13 @@ public interface IOutboxStore
     Task<IReadOnlyList<OutboxRow>> ListAsync(string projectId, OutboxKind kind, IReadOnlyCollection<string>? statuses, int limit,
         CancellationToken cancellationToken = default);
 
+    /// <summary>Puts failed rows back to pending, due now, with their attempts counted from zero again (a person
+    /// asked, after fixing the cause): those in <paramref name="ids"/>, or, where it is null, every failed row of the
+    /// project and kind (at most <paramref name="limit"/>, oldest first). The last error stays until the next attempt.
+    /// Returns how many rows were put back.</summary>
+    Task<int> RetryFailedAsync(string projectId, OutboxKind kind, IReadOnlyCollection<long>? ids, int limit, DateTimeOffset now,
+        CancellationToken cancellationToken = default);
+
     /// <summary>How many rows of a project and kind are in each status (statuses without rows are left out).</summary>
     Task<IReadOnlyDictionary<string, long>> CountByStatusAsync(string projectId, OutboxKind kind, CancellationToken cancellationToken = default);
 

@@ -204,6 +204,22 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
         }
     }
 
+    public Task<int> RetryFailedAsync(string projectId, OutboxKind kind, IReadOnlyCollection<long>? ids, int limit, DateTimeOffset now,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var rows = _rows.Values
+                .Where(r => r.ProjectId == projectId && r.Kind == kind && r.Status == OutboxStatus.Failed && (ids is null || ids.Contains(r.Id)))
+                .OrderBy(r => r.Id)
+                .Take(limit)
+                .ToList();
+            foreach (var row in rows)
+                _rows[row.Id] = row with { Status = OutboxStatus.Pending, Attempts = 0, NextAttemptAt = now, UpdatedAt = now };
+            return Task.FromResult(rows.Count);
+        }
+    }
+
     public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default)
     {
         lock (_gate)

@@ -1,4 +1,5 @@
 using KarteMarketo.Contracts.Outbox;
+using KarteMarketo.Grains.Marketo;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
@@ -57,12 +58,11 @@ public abstract partial class OutboxDispatcherGrain(
         CancellationToken cancellationToken);
 
     /// <summary>Counts a Marketo call made (diagnostics only).</summary>
-    protected void CountCall() => _callsMade++;
+    protected void CountCalls(int attempts) => _callsMade += attempts;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var key = this.GetPrimaryKeyString();
-        ProjectId = key[2..key.LastIndexOf('/')];
+        ProjectId = GrainKeys.ParseOutboxDispatcher(this.GetPrimaryKeyString());
         _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions
         {
             DueTime = Timeout.InfiniteTimeSpan,
@@ -268,20 +268,21 @@ public abstract partial class OutboxDispatcherGrain(
         new(row.Id, OutboxStatus.Pending, row.Attempts, now + (delay > TimeSpan.Zero ? delay : TimeSpan.FromSeconds(1)))
             { ErrorCode = code, ErrorMessage = message };
 
-    /// <summary>The outcome of a whole-call failure for every row of the call.</summary>
-    protected IEnumerable<OutboxOutcome> CallFailed<T>(IEnumerable<OutboxRow> rows, MarketoResult<T> result, DateTimeOffset now)
+    /// <summary>The outcome of a call that did not complete, for every row of the call: deferred (our quota or Marketo's
+    /// 606/615/607) is not the rows' fault, so they wait without spending an attempt; a transient failure that outlived
+    /// the gateway's retries, or a refused request, spends one.</summary>
+    protected IEnumerable<OutboxOutcome> CallFailed<T>(IEnumerable<OutboxRow> rows, MarketoCall<T> call, DateTimeOffset now) => call.Outcome switch
     {
-        var error = result.Errors.FirstOrDefault();
-        var code = error?.Code ?? result.Kind.ToString();
-        var message = error?.Message ?? $"Marketo call ended with {result.Kind}";
-        return result.Kind switch
-        {
-            // The budget and the rate limits are not the rows' fault: wait, and do not spend an attempt.
-            MarketoResultKind.RateLimited or MarketoResultKind.ConcurrencyLimited or MarketoResultKind.DailyQuotaExhausted =>
-                rows.Select(r => Release(r, now, Options.ThrottledDelay, code, message)),
-            _ => rows.Select(r => RetryOrFail(r, now, code, message)),
-        };
-    }
+        MarketoOutcome.Deferred deferred => rows.Select(r => Release(r, now, ThrottledFor(deferred), deferred.Error.Code, deferred.Error.Message)),
+        MarketoOutcome.RetryAfter { Error: var error } => rows.Select(r => RetryOrFail(r, now, error.Code, error.Message)),
+        MarketoOutcome.Failed { Error: var error } => rows.Select(r => RetryOrFail(r, now, error.Code, error.Message)),
+        // A completed call without a readable value.
+        _ => rows.Select(r => RetryOrFail(r, now, "unreadable", "Marketo's answer had no result")),
+    };
+
+    /// <summary>How long deferred rows wait: what the quota said, else the configured throttling delay.</summary>
+    protected TimeSpan ThrottledFor(MarketoOutcome.Deferred deferred) =>
+        deferred.Delay > TimeSpan.Zero ? deferred.Delay : Options.ThrottledDelay;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Outbox {ProjectId}/{Kind}: {Count} in-flight row(s) of a previous activation put back")]
     private partial void LogRecovered(string projectId, OutboxKind kind, int count);

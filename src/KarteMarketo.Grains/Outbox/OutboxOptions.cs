@@ -1,3 +1,4 @@
+using KarteMarketo.Marketo;
 using KarteMarketo.Grains.Flows.CustomActivities;
 using KarteMarketo.Grains.Flows.LeadUpserts;
 
@@ -7,7 +8,7 @@ namespace KarteMarketo.Grains.Outbox;
 public sealed class OutboxOptions
 {
     /// <summary>Rows per Marketo call: 300 is Marketo's limit for both endpoints.</summary>
-    public int BatchSize { get; set; } = 300;
+    public int BatchSize { get; set; } = MarketoLimits.MaxBatchSize;
 
     /// <summary>How long added rows wait for others to fill a batch (unless a full batch is already waiting).</summary>
     public TimeSpan BatchDelay { get; set; } = TimeSpan.FromSeconds(1);

@@ -25,6 +25,7 @@ public static class OutboxServiceCollectionExtensions
             services.AddSingleton<IWebhookEventStore, InMemoryWebhookEventStore>();
         }
         services.AddSingleton<OutboxWorkScanner>();
+        services.AddSingleton<OutboxRetry>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxWorkScanner>());
         services.AddSingleton<Background.IDeadSiloTakeover>(sp => sp.GetRequiredService<OutboxWorkScanner>());
         return services;

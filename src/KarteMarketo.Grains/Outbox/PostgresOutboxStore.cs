@@ -224,6 +224,24 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder?
         return await command.ExecuteNonQueryAsync(cancellationToken);
     });
 
+    public Task<int> RetryFailedAsync(string projectId, OutboxKind kind, IReadOnlyCollection<long>? ids, int limit, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => PostgresCalls.RunAsync(async () =>
+    {
+        var filter = ids is null ? "" : "AND id = ANY(@ids)";
+        await using var command = dataSource.CreateCommand($"""
+            UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at = @now, updated_at = @now
+            WHERE id IN (SELECT id FROM outbox_messages
+                         WHERE project_id = @project AND kind = @kind AND status = 'failed' {filter}
+                         ORDER BY id LIMIT @limit)
+            """);
+        command.Parameters.AddWithValue("project", projectId);
+        command.Parameters.AddWithValue("kind", kind.ToKeyword());
+        command.Parameters.AddWithValue("limit", limit);
+        command.Parameters.AddWithValue("now", now);
+        if (ids is not null) command.Parameters.AddWithValue("ids", ids.ToArray());
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    });
+
     public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
         PostgresCalls.RunAsync(async () =>
     {

@@ -4,19 +4,35 @@ using Microsoft.Extensions.Logging;
 namespace KarteMarketo.Grains.Projects;
 
 /// <summary>One project's settings and hashed credentials. Reads are served from memory; every change is written
-/// before it is answered.</summary>
+/// before it is answered. Secrets are encrypted in the persisted state (<see cref="ProjectSecrets"/>) and decrypted once
+/// per activation; state written in plain text before encryption existed is rewritten encrypted on activation.</summary>
 [GrainType("project")]
 public sealed class ProjectGrain(
     [PersistentState("project", StorageNames.Grains)] IPersistentState<ProjectState> state,
     TimeProvider time,
+    ISecretProtector secrets,
     ILogger<ProjectGrain> logger) : Grain, IProjectGrain
 {
+    /// <summary>The settings with their secrets decrypted, for the current <c>state.State</c>.</summary>
+    private ProjectSettings? _plain;
+
     private string ProjectId => GrainKeys.ProjectIdOf(this.GetPrimaryKeyString());
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        if (state.State.Settings is { } stored)
+        {
+            _plain = ProjectSecrets.Unprotect(stored, secrets);
+            if (ProjectSecrets.HasPlainText(stored, secrets))
+            {
+                // The upgrade path: state from before secrets were encrypted is read as it is and written back encrypted.
+                await WriteAsync(state.State, state.State with { Settings = ProjectSecrets.Protect(stored, secrets) });
+                logger.LogInformation("Project {ProjectId}: secrets stored in plain text were rewritten encrypted", ProjectId);
+            }
+        }
         // Projects stored before the catalog existed join it when they are next used.
         if (state.State.Exists) await RegisterAsync();
+        await base.OnActivateAsync(cancellationToken);
     }
 
     public Task<ProjectRecord?> GetAsync()
@@ -40,14 +56,14 @@ public sealed class ProjectGrain(
         if (previous.Exists)
         {
             // Keys survive a settings change: KARTE and Marketo keep working with what they were given.
-            next = previous with { Settings = settings, Version = previous.Version + 1, UpdatedAt = now };
+            next = previous with { Settings = ProjectSecrets.Protect(settings, secrets), Version = previous.Version + 1, UpdatedAt = now };
         }
         else
         {
             issued = NewKeys();
             next = new ProjectState
             {
-                Settings = settings,
+                Settings = ProjectSecrets.Protect(settings, secrets),
                 ApiKey = ProjectKeys.Hash(issued.ApiKey),
                 WebhookSecret = ProjectKeys.Hash(issued.WebhookSecret),
                 Version = previous.Version + 1,
@@ -57,6 +73,7 @@ public sealed class ProjectGrain(
         }
 
         await WriteAsync(previous, next);
+        _plain = settings;
         if (issued is not null) await RegisterAsync();
         logger.LogInformation("Project {ProjectId} settings saved (version {Version}, created {Created})",
             ProjectId, next.Version, issued is not null);
@@ -111,5 +128,5 @@ public sealed class ProjectGrain(
     private IssuedKeys NewKeys() => new(ProjectKeys.Generate(ProjectId), ProjectKeys.Generate(ProjectId));
 
     private ProjectRecord ToRecord(ProjectState s) =>
-        new(ProjectId, s.Settings!, s.ApiKey!, s.WebhookSecret!, s.Version, s.UpdatedAt);
+        new(ProjectId, _plain ??= ProjectSecrets.Unprotect(s.Settings!, secrets), s.ApiKey!, s.WebhookSecret!, s.Version, s.UpdatedAt);
 }

@@ -1,3 +1,5 @@
+using KarteMarketo.Marketo;
+
 namespace KarteMarketo.Grains.Quota;
 
 /// <summary>
@@ -6,11 +8,11 @@ namespace KarteMarketo.Grains.Quota;
 /// </summary>
 public static class MarketoDay
 {
-    /// <summary>US Central time (IANA id; resolves through ICU on Linux and Windows alike).</summary>
-    public static TimeZoneInfo Zone { get; } = TimeZoneInfo.FindSystemTimeZoneById("America/Chicago");
+    /// <summary>US Central time (<see cref="MarketoLimits.DayTimeZone"/>; IANA id, resolves through ICU on Linux and Windows alike).</summary>
+    public static TimeZoneInfo Zone => MarketoLimits.DayTimeZone;
 
     /// <summary>The Central calendar date that <paramref name="at"/> falls on.</summary>
-    public static DateOnly Of(DateTimeOffset at) => DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(at, Zone).DateTime);
+    public static DateOnly Of(DateTimeOffset at) => MarketoLimits.DayOf(at);
 
     /// <summary>The Central midnight that ends <paramref name="day"/>, with its own offset (−06:00 or −05:00).</summary>
     public static DateTimeOffset EndOf(DateOnly day)

@@ -25,4 +25,10 @@ public sealed record MarketoQuotaState
 
     /// <summary>When each purpose last asked (indexed by purpose), so the day's rationing survives reactivation.</summary>
     [Id(5)] public DateTimeOffset[] LastAskedAt { get; init; } = new DateTimeOffset[QuotaRationing.PurposeCount];
+
+    /// <summary>Calls counted per Central hour and purpose today (<see cref="QuotaSnapshot.HourlyByPurpose"/>), as of the write.</summary>
+    [Id(6)] public int[] HourlyByPurpose { get; init; } = [];
+
+    /// <summary>Today's 606/615/607 answers, as of the write.</summary>
+    [Id(7)] public QuotaThrottleMark[] Throttles { get; init; } = [];
 }

@@ -12,7 +12,7 @@ namespace KarteMarketo.Grains.Quota;
 public sealed class QuotaLedger
 {
     /// <summary>Marketo's rate window.</summary>
-    public static readonly TimeSpan Window = TimeSpan.FromSeconds(20);
+    public static readonly TimeSpan Window = MarketoLimits.RateWindow;
 
     /// <summary>
     /// How long a granted permit holds its in-flight slot when its holder never releases it (the holder's silo
@@ -38,6 +38,13 @@ public sealed class QuotaLedger
     public const int ReservationBlock = 50;
 
     private const int Purposes = QuotaRationing.PurposeCount;
+    private const int HoursPerDay = 24;
+
+    /// <summary>Today's 606/615/607 answers kept for the console's chart.</summary>
+    public const int MaxThrottleMarks = 200;
+
+    /// <summary>The pace of the forecast: the calls of this last span (or of the day so far, when younger).</summary>
+    public static readonly TimeSpan ForecastPaceWindow = TimeSpan.FromHours(1);
     private static readonly TimeSpan ConcurrencyRetryAfter = TimeSpan.FromMilliseconds(500);
 
     private readonly TimeProvider _time;
@@ -50,6 +57,8 @@ public sealed class QuotaLedger
     private DateTimeOffset? _stoppedUntil;
     private DateTimeOffset? _persistedStoppedUntil;
     private readonly DateTimeOffset[] _lastAsked = new DateTimeOffset[Purposes];
+    private readonly int[] _hourly = new int[HoursPerDay * Purposes];
+    private readonly List<QuotaThrottleMark> _throttles = [];
 
     private readonly Dictionary<Guid, Lease> _leases = [];
     private readonly int[] _leasesByPurpose = new int[Purposes];
@@ -80,6 +89,8 @@ public sealed class QuotaLedger
             _persistedReservedThrough = persisted.ReservedThrough;
             persisted.ByPurpose.AsSpan(0, Math.Min(Purposes, persisted.ByPurpose.Length)).CopyTo(_byPurpose);
             _denials = persisted.Denials;
+            persisted.HourlyByPurpose.AsSpan(0, Math.Min(_hourly.Length, persisted.HourlyByPurpose.Length)).CopyTo(_hourly);
+            _throttles.AddRange(persisted.Throttles.TakeLast(MaxThrottleMarks));
         }
         _stoppedUntil = _persistedStoppedUntil = persisted.StoppedUntil;
         persisted.LastAskedAt.AsSpan(0, Math.Min(Purposes, persisted.LastAskedAt.Length)).CopyTo(_lastAsked);
@@ -152,10 +163,12 @@ public sealed class QuotaLedger
         if (_used + 1 > _persistedReservedThrough) return QuotaDecision.Reserve;
 
         var leaseId = Guid.NewGuid();
-        _leases[leaseId] = new Lease(purpose, now, now + LeaseTimeout, _day);
+        var hour = HourOf(now);
+        _leases[leaseId] = new Lease(purpose, now, now + LeaseTimeout, _day, hour);
         _leasesByPurpose[p]++;
         _used++;
         _byPurpose[p]++;
+        _hourly[hour * Purposes + p]++;
         return new QuotaDecision(QuotaPermit.Grant(leaseId), false);
     }
 
@@ -180,8 +193,13 @@ public sealed class QuotaLedger
             {
                 _used = Math.Max(0, _used - 1);
                 _byPurpose[p] = Math.Max(0, _byPurpose[p] - 1);
+                var slot = lease.Hour * Purposes + p;
+                _hourly[slot] = Math.Max(0, _hourly[slot] - 1);
             }
         }
+
+        if (outcome is MarketoCallOutcome.RateLimited or MarketoCallOutcome.ConcurrencyLimited or MarketoCallOutcome.DailyQuotaExhausted)
+            MarkThrottle(now, outcome);
 
         switch (outcome)
         {
@@ -231,6 +249,8 @@ public sealed class QuotaLedger
             Denials = _denials,
             StoppedUntil = _stoppedUntil,
             LastAskedAt = (DateTimeOffset[])_lastAsked.Clone(),
+            HourlyByPurpose = (int[])_hourly.Clone(),
+            Throttles = [.. _throttles],
         };
     }
 
@@ -252,8 +272,56 @@ public sealed class QuotaLedger
         var remaining = stopped ? 0 : Math.Max(0, BudgetOf(limits) - _used);
         var byPurpose = new Dictionary<string, int>(Purposes, StringComparer.Ordinal);
         for (var q = 0; q < Purposes; q++) byPurpose[QuotaRationing.KeyOf((MarketoCallPurpose)q)] = _byPurpose[q];
-        return new QuotaSnapshot(Instance, _day, _used, limits.DailyLimit, remaining, MarketoDay.EndOf(_day), byPurpose, _denials);
+        var budget = BudgetOf(limits);
+        return new QuotaSnapshot(Instance, _day, _used, limits.DailyLimit, remaining, MarketoDay.EndOf(_day), byPurpose, _denials,
+            [.. _hourly], [.. _throttles], Forecast(now, budget, stopped), budget, limits.ReservePercent, now);
     }
+
+    /// <summary>
+    /// The day at the current pace: the calls counted in the last <see cref="ForecastPaceWindow"/> (from the hourly
+    /// counts: this hour's, plus the share of the previous hour that the window still covers), or in the day so far
+    /// when it is younger, extended to the Central midnight. The budget runs out where the extension meets it.
+    /// </summary>
+    private QuotaForecast Forecast(DateTimeOffset now, int budget, bool stopped)
+    {
+        var end = MarketoDay.EndOf(_day);
+        if (stopped || _used >= budget) return new QuotaForecast(now, Math.Min(_used, budget));
+        var start = MarketoDay.EndOf(_day.AddDays(-1));
+        var window = now - start < ForecastPaceWindow ? now - start : ForecastPaceWindow;
+        if (window <= TimeSpan.Zero) return new QuotaForecast(null, _used);
+
+        var hour = HourOf(now);
+        var local = TimeZoneInfo.ConvertTime(now, MarketoDay.Zone);
+        var intoHour = TimeSpan.FromMinutes(local.Minute) + TimeSpan.FromSeconds(local.Second);
+        double recent = 0;
+        for (var q = 0; q < Purposes; q++)
+        {
+            recent += _hourly[hour * Purposes + q];
+            if (hour > 0 && window > intoHour)
+                recent += _hourly[(hour - 1) * Purposes + q] * Math.Min(1.0, (window - intoHour) / TimeSpan.FromHours(1));
+        }
+        var perSecond = recent / window.TotalSeconds;
+        if (perSecond <= 0) return new QuotaForecast(null, _used);
+        var left = (end - now).TotalSeconds;
+        var atEnd = _used + perSecond * left;
+        if (atEnd < budget) return new QuotaForecast(null, (int)Math.Floor(atEnd));
+        return new QuotaForecast(now + TimeSpan.FromSeconds((budget - _used) / perSecond), budget);
+    }
+
+    private void MarkThrottle(DateTimeOffset now, MarketoCallOutcome outcome)
+    {
+        var code = outcome switch
+        {
+            MarketoCallOutcome.RateLimited => "606",
+            MarketoCallOutcome.ConcurrencyLimited => "615",
+            _ => "607",
+        };
+        if (_throttles.Count >= MaxThrottleMarks) _throttles.RemoveAt(0);
+        _throttles.Add(new QuotaThrottleMark(now, code));
+    }
+
+    /// <summary>The Central hour (0–23) of <paramref name="at"/>.</summary>
+    private static int HourOf(DateTimeOffset at) => Math.Clamp(TimeZoneInfo.ConvertTime(at, MarketoDay.Zone).Hour, 0, HoursPerDay - 1);
 
     private QuotaDecision Deny(QuotaDenial why, TimeSpan retryAfter)
     {
@@ -268,6 +336,8 @@ public sealed class QuotaLedger
         _day = day;
         _used = 0;
         Array.Clear(_byPurpose);
+        Array.Clear(_hourly);
+        _throttles.Clear();
         _denials = 0;
         // What is persisted belongs to the day before: the first grant of the new day writes a fresh reservation.
         _persistedReservedThrough = 0;
@@ -338,7 +408,7 @@ public sealed class QuotaLedger
         }
     }
 
-    private readonly record struct Lease(MarketoCallPurpose Purpose, DateTimeOffset GrantedAt, DateTimeOffset ExpiresAt, DateOnly Day);
+    private readonly record struct Lease(MarketoCallPurpose Purpose, DateTimeOffset GrantedAt, DateTimeOffset ExpiresAt, DateOnly Day, int Hour);
 
     private readonly record struct WindowEntry(DateTimeOffset Ends, MarketoCallPurpose Purpose);
 

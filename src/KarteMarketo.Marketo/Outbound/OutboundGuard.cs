@@ -34,10 +34,11 @@ public static class OutboundGuard
     {
         if (services.Any(d => d.ServiceType == typeof(OutboundOptionsMarker))) return services;
         services.TryAddSingleton<OutboundOptionsMarker>();
-        services.AddOptions<OutboundOptions>().Configure<IConfiguration, IHostEnvironment>((options, configuration, environment) =>
+        // Both are looked up, not required: a bare service collection (a unit test, a tool) gets the strict defaults.
+        services.AddOptions<OutboundOptions>().Configure<IServiceProvider>((options, provider) =>
         {
-            options.AllowPrivateAddresses = environment.IsDevelopment();
-            configuration.GetSection(OutboundOptions.SectionName).Bind(options);
+            options.AllowPrivateAddresses = provider.GetService<IHostEnvironment>()?.IsDevelopment() == true;
+            provider.GetService<IConfiguration>()?.GetSection(OutboundOptions.SectionName).Bind(options);
         });
         return services;
     }

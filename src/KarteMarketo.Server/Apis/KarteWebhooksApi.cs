@@ -23,6 +23,10 @@ public static partial class KarteWebhooksApi
         app.MapGroup("/v1/projects/{projectId}/activities").RequireAdminKey().WithTags("Activities")
             .MapGet("", ListAsync)
             .WithSummary("Queued custom activities, newest first, by status (pending, delivered, failed).");
+        app.MapGroup("/v1/projects/{projectId}/activities").RequireAdminKey().WithTags("Activities")
+            .MapPost("/retry", (string projectId, HttpRequest request, OutboxRetry retry, CancellationToken cancellationToken) =>
+                OutboxHttp.RetryAsync(projectId, OutboxKind.Activities, request, retry, cancellationToken))
+            .WithSummary("Sends failed custom activities again: the ids given, or every failed one.");
         return app;
     }
 

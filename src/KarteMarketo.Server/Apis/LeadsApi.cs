@@ -24,6 +24,10 @@ public static partial class LeadsApi
         app.MapGroup("/v1/projects/{projectId}/leads").RequireAdminKey().WithTags("Leads")
             .MapGet("", ListAsync)
             .WithSummary("Queued lead upserts, newest first, by status (pending, delivered, skipped, failed), with Marketo's reasons.");
+        app.MapGroup("/v1/projects/{projectId}/leads").RequireAdminKey().WithTags("Leads")
+            .MapPost("/retry", (string projectId, HttpRequest request, OutboxRetry retry, CancellationToken cancellationToken) =>
+                OutboxHttp.RetryAsync(projectId, OutboxKind.Leads, request, retry, cancellationToken))
+            .WithSummary("Sends failed lead upserts again: the ids given, or every failed one.");
         return app;
     }
 

@@ -1,3 +1,4 @@
+using KarteMarketo.Marketo;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -5,6 +6,7 @@ using System.Text.RegularExpressions;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Flows.MarketoActivities;
+using KarteMarketo.Grains.Flows.KarteWriteBack;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -16,7 +18,7 @@ namespace KarteMarketo.Server.Apis;
 public static partial class MarketoWebhooksApi
 {
     public const string DefaultEventName = "marketo_activity";
-    public const string DefaultTimeZone = "America/Chicago";
+    public const string DefaultTimeZone = MarketoLimits.DayTimeZoneId;
 
     /// <summary>Fields whose value is the time of the activity (Marketo's <c>{{system.dateTime}}</c> and the like).</summary>
     private static readonly string[] TimeFields = ["dateTime", "activityDate", "datetime", "activity_date", "date_time"];
@@ -31,7 +33,8 @@ public static partial class MarketoWebhooksApi
     }
 
     /// <summary>What the webhook endpoint uses.</summary>
-    public sealed record WebhookServices(IWebhookEventStore Events, IUserStore Users, IGrainFactory Grains, TimeProvider Time);
+    public sealed record WebhookServices(IWebhookEventStore Events, IUserStore Users, IGrainFactory Grains, TimeProvider Time,
+        KarteWriteBackService Karte);
 
     internal static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> PostAsync(
         string projectId, HttpContext context, [AsParameters] WebhookServices services, CancellationToken cancellationToken)
@@ -50,6 +53,9 @@ public static partial class MarketoWebhooksApi
             else if (nameNode.GetValue<string>().Trim() is { Length: > 0 } name)
             {
                 if (name.Length > OutboxHttp.MaxIdLength) errors.Add("event_name", $"must be at most {OutboxHttp.MaxIdLength} characters");
+                // Refused here, where Marketo's webhook log shows it, rather than renamed or failing later at KARTE.
+                else if (KarteWritePayload.ReservedEventNames.Contains(name))
+                    errors.Add("event_name", $"'{name}' is an event name KARTE reserves; choose another");
                 eventName = name;
             }
         }
@@ -99,6 +105,10 @@ public static partial class MarketoWebhooksApi
         var users = await FindUsersAsync(services, projectId, instance, email, leadId, cookie, cancellationToken);
         var recorded = await services.Events.RecordAsync(new NewWebhookEvent(projectId, dedupeKey, eventName, values, email, leadId,
             cookie, users, services.Time.GetUtcNow(), occurredAt), cancellationToken);
+        // Stored for KARTE before the 200, for every user the event is recorded on. Also for a repeat: the first
+        // delivery may have ended between the two writes, and the delivery ids (event id and user) make it a no-op.
+        await services.Karte.EnqueueEventsAsync(projectId,
+            [.. recorded.UserIds.Select(u => KarteWriteBackService.WebhookEvent(recorded.EventId, u, eventName, values))], cancellationToken);
 
         // Never an empty body: Marketo treats one as a failed call.
         var response = new JsonObject

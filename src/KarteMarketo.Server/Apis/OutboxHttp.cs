@@ -95,6 +95,39 @@ internal static class OutboxHttp
         return items;
     }
 
+    /// <summary><c>POST …/activities/retry</c>, <c>…/leads/retry</c> (admin): failed rows back to pending, due now.
+    /// Body <c>{ "ids": [12, 13] }</c> for those rows, or no body (or <c>{}</c>) for every failed row (up to 1,000).
+    /// Answers <c>202 { "retried": n }</c>.</summary>
+    public static async Task<Results<Accepted<JsonObject>, ProblemHttpResult>> RetryAsync(string projectId, OutboxKind kind,
+        HttpRequest request, OutboxRetry retry, CancellationToken cancellationToken)
+    {
+        List<long>? ids = null;
+        if (request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0)
+        {
+            var body = await JsonBody.ReadNodeAsync(request, cancellationToken);
+            if (!body.IsOk) return body.Problem;
+            var errors = new ValidationErrors();
+            if (body.Value is not JsonObject o) errors.Add("$", "must be an object");
+            else if (o["ids"] is { } node)
+            {
+                if (node is not JsonArray array || array.Count is 0 or > OutboxRetry.MaxRows)
+                    errors.Add("ids", $"must be an array of 1–{OutboxRetry.MaxRows} row ids");
+                else
+                {
+                    ids = [];
+                    for (var i = 0; i < array.Count; i++)
+                    {
+                        if (array[i] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var id)) ids.Add(id);
+                        else errors.Add($"ids[{i}]", "must be an integer");
+                    }
+                }
+            }
+            if (errors.HasErrors) return Problems.Validation(errors);
+        }
+        var retried = await retry.RetryAsync(projectId, kind, ids, cancellationToken);
+        return TypedResults.Accepted((string?)null, new JsonObject { ["retried"] = retried });
+    }
+
     /// <summary>The status view of an outbox row.</summary>
     public static JsonObject Render(OutboxRow row)
     {

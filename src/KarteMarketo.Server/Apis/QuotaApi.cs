@@ -44,9 +44,15 @@ public static class QuotaApi
 /// <param name="ResetsAt">The next Central midnight, with its offset.</param>
 /// <param name="ByPurpose">Our calls today by purpose: realtime, periodic, activities, leads, other.</param>
 /// <param name="Throttled">Permits denied today.</param>
+/// <param name="Forecast">At the current pace (the last hour's calls): when the budget runs out (null: not before the
+/// reset) and the calls counted at the day's end (at most the budget).</param>
 public sealed record QuotaResponse(string Instance, DateOnly Day, int Used, int Limit, int Remaining,
-    DateTimeOffset ResetsAt, IReadOnlyDictionary<string, int> ByPurpose, int Throttled)
+    DateTimeOffset ResetsAt, IReadOnlyDictionary<string, int> ByPurpose, int Throttled, QuotaForecastResponse Forecast)
 {
     public static QuotaResponse From(QuotaSnapshot snapshot) => new(snapshot.Instance, snapshot.Day, snapshot.Used,
-        snapshot.Limit, snapshot.Remaining, snapshot.ResetsAt, snapshot.ByPurpose, snapshot.Throttled);
+        snapshot.Limit, snapshot.Remaining, snapshot.ResetsAt, snapshot.ByPurpose, snapshot.Throttled,
+        new QuotaForecastResponse(snapshot.Forecast.ExhaustedAt, snapshot.Forecast.CallsAtDayEnd));
 }
+
+/// <summary><c>forecast</c> of <c>GET …/quota</c>.</summary>
+public sealed record QuotaForecastResponse(DateTimeOffset? ExhaustedAt, int CallsAtDayEnd);

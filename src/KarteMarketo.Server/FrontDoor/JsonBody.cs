@@ -87,7 +87,9 @@ public static class JsonBody
 
         // Before parsing, so it holds for every endpoint: text that storage cannot hold is refused, naming its path.
         if (TextRule.Check(bytes) is { } bad)
-            return new(null, Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed."));
+            return new(null, TextRule.IsOversize(bad.Message)
+                ? Problems.ValuesTooLarge(bad.Path, bad.Message)
+                : Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed."));
         return new(bytes, null);
     }
 

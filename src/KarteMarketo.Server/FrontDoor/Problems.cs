@@ -49,6 +49,15 @@ public static class Problems
         Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
             $"Request bodies are limited to {RequestLimits.MaxBodyBytes} bytes (1 MiB).");
 
+    /// <summary>413 with <c>errors</c> naming the values map over the per-item bound.</summary>
+    public static ProblemHttpResult ValuesTooLarge(string path, string message) =>
+        TypedResults.Problem(new HttpValidationProblemDetails(new Dictionary<string, string[]> { [path] = [message] })
+        {
+            Status = StatusCodes.Status413PayloadTooLarge,
+            Title = "Payload too large",
+            Detail = "A stored event, lead or activity may hold at most 64 KiB of values; see errors. Nothing was changed.",
+        });
+
     public static ProblemHttpResult UnsupportedMediaType(string detail) =>
         Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", detail);
 

@@ -9,19 +9,27 @@ namespace KarteMarketo.Server.FrontDoor;
 /// Anywhere: U+0000 (PostgreSQL text refuses it) and lone surrogates (not encodable as UTF-8). In ids, names and keys
 /// (property names, values of members named <c>id</c>/<c>…Id</c>/<c>name</c>/<c>…Name</c>/<c>key</c>/<c>…Key</c>,
 /// <c>email</c>, <c>event</c>, and elements of lists named <c>…Ids</c>/<c>…Names</c>/<c>…Keys</c>/<c>…Fields</c>;
-/// not the values inside the free-form maps <c>values</c>, <c>fields</c> and <c>attributes</c>): any control character.
+/// inside the free-form maps <c>values</c>, <c>fields</c> and <c>attributes</c> only <c>email</c>, the rest is data): any
+/// control character.
 /// </summary>
 public static class TextRule
 {
     /// <summary>The first offending string in a UTF-8 JSON document, as (JSON path, message); null when all is well or
     /// when the document is not JSON (the parser reports that).</summary>
+    /// <summary>Largest stored values of one event, lead or activity: the JSON of its <c>values</c>, <c>fields</c> or
+    /// <c>attributes</c> map (API.md, "A hardened host", bounds).</summary>
+    public const int MaxValuesBytes = 64 * 1024;
+
+    /// <summary>Whether a problem message is an oversize values map (413) rather than bad text (400).</summary>
+    public static bool IsOversize(string message) => message.StartsWith("must be at most", StringComparison.Ordinal);
+
     public static (string Path, string Message)? Check(ReadOnlySpan<byte> utf8Json)
     {
         // In valid UTF-8 JSON, U+0000 and surrogates can only be written as escapes, raw C0 controls are not allowed in
         // strings, and the other controls are DEL, U+0080–U+009F (C2 80–9F) and U+2028/9 (E2 80 A8/A9): a document
         // without a backslash, DEL, C2 or E2 byte holds nothing this rule refuses. The events hot path (issue 18)
-        // stops here without reading a string.
-        if (utf8Json.IndexOfAny(PossiblyRefused) < 0) return null;
+        // stops here without reading a string. A document no longer than the values bound cannot hold an oversize map.
+        if (utf8Json.Length <= MaxValuesBytes && utf8Json.IndexOfAny(PossiblyRefused) < 0) return null;
         var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow });
         // One frame per open container: an array's next index, or an object's current member name.
         var frames = new List<Frame>();
@@ -33,14 +41,23 @@ public static class TextRule
                 {
                     case JsonTokenType.StartObject:
                     case JsonTokenType.StartArray:
-                        var parentName = frames.Count > 0 ? frames[^1].Name : null;
+                        var parentName = frames.Count > 0 && !frames[^1].IsArray ? frames[^1].Name : null;
                         AdvanceArray(frames);
-                        frames.Add(new Frame(reader.TokenType == JsonTokenType.StartArray, -1, null, parentName));
+                        frames.Add(new Frame(reader.TokenType == JsonTokenType.StartArray, -1, null, parentName, reader.TokenStartIndex));
                         break;
                     case JsonTokenType.EndObject:
                     case JsonTokenType.EndArray:
+                    {
+                        var closing = frames[^1];
+                        if (!closing.IsArray && closing.ParentName is "values" or "fields" or "attributes" &&
+                            reader.BytesConsumed - closing.Start > MaxValuesBytes)
+                        {
+                            frames[^1] = closing with { Name = null };
+                            return (PathOf(frames), $"must be at most {MaxValuesBytes / 1024} KiB of JSON");
+                        }
                         frames.RemoveAt(frames.Count - 1);
                         break;
+                    }
                     case JsonTokenType.PropertyName:
                     {
                         var name = ReadString(ref reader, out var bad);
@@ -128,7 +145,9 @@ public static class TextRule
         var top = frames[^1];
         // Members of the free-form maps (event values, lead fields, activity attributes) are data: "firstName" there is
         // a person's name, not an identifier. Their member names are still keys.
-        if (!top.IsArray) return top.ParentName is not ("values" or "fields" or "attributes") && top.Name is { } name && IsIdentifierName(name);
+        // An email is a lead key wherever it appears.
+        if (!top.IsArray)
+            return top.Name is { } name && (top.ParentName is "values" or "fields" or "attributes" ? name == "email" : IsIdentifierName(name));
         return top.ParentName is { } list && (list.EndsWith("Ids", StringComparison.Ordinal) || list.EndsWith("Names", StringComparison.Ordinal) ||
                                               list.EndsWith("Keys", StringComparison.Ordinal) || list.EndsWith("Fields", StringComparison.Ordinal) ||
                                               list is "ids" or "names" or "keys" or "fields");
@@ -178,7 +197,7 @@ public static class TextRule
         return text.ToString();
     }
 
-    private readonly record struct Frame(bool IsArray, int Index, string? Name, string? ParentName);
+    private readonly record struct Frame(bool IsArray, int Index, string? Name, string? ParentName, long Start = 0);
 }
 
 /// <summary>Applies <see cref="TextRule"/> to the request path (ids, names and keys live there) before any endpoint.</summary>

@@ -62,7 +62,7 @@ internal sealed class DemoProjectSeeder(
                     MunchkinPrivateKey: null,
                     CustomFields: [],
                     ExcludedFields: [],
-                    TimeZone: "America/Chicago"),
+                    TimeZone: KarteMarketo.Marketo.MarketoLimits.DayTimeZoneId),
                 new PeriodicSyncSettings(true, 30),
                 new RealtimeSyncSettings(true, ["email", "cookie"], 86_400, 1_000),
                 QuotaSettings.Default,

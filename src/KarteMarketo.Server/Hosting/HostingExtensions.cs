@@ -1,4 +1,5 @@
 using KarteMarketo.Grains.Storage;
+using KarteMarketo.Server.Secrets;
 
 namespace KarteMarketo.Server.Hosting;
 
@@ -12,6 +13,7 @@ public static class HostingExtensions
         builder.Services.AddSingleton(TimeProvider.System);
 
         builder.AddOrleansSilo(storage);
+        builder.AddSecretsAtRest(storage);
         builder.AddFrontDoor();
         builder.AddAreaServices(storage);
         return builder;

@@ -1,3 +1,4 @@
+using KarteMarketo.Marketo;
 using KarteMarketo.Contracts.Projects;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -94,7 +95,7 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
             munchkinKey = RequiredText(errors, "marketo.munchkinPrivateKey", m.MunchkinPrivateKey, MaxSecretLength);
         var customFields = MarketoFieldList(errors, "marketo.customFields", m.CustomFields);
         var excludedFields = MarketoFieldList(errors, "marketo.excludedFields", m.ExcludedFields);
-        var timeZone = "America/Chicago";
+        var timeZone = MarketoLimits.DayTimeZoneId;
         if (m.TimeZone is not null)
         {
             timeZone = m.TimeZone;
@@ -166,8 +167,8 @@ public sealed partial class SettingsValidator(SettingsValidationOptions options)
         return new QuotaSettings(
             Range(errors, "quota.dailyLimit", q.DailyLimit, d.DailyLimit, 1, int.MaxValue),
             Range(errors, "quota.reservePercent", q.ReservePercent, d.ReservePercent, 0, 90),
-            Range(errors, "quota.callsPer20Seconds", q.CallsPer20Seconds, d.CallsPer20Seconds, 1, 100),
-            Range(errors, "quota.maxConcurrentCalls", q.MaxConcurrentCalls, d.MaxConcurrentCalls, 1, 10));
+            Range(errors, "quota.callsPer20Seconds", q.CallsPer20Seconds, d.CallsPer20Seconds, 1, MarketoLimits.CallsPerWindow),
+            Range(errors, "quota.maxConcurrentCalls", q.MaxConcurrentCalls, d.MaxConcurrentCalls, 1, MarketoLimits.MaxConcurrentCalls));
     }
 
     private static IReadOnlyList<FieldMapping> ValidateFieldMappings(ValidationErrors errors, List<FieldMappingRequest?>? mappings)

@@ -20,7 +20,7 @@ public sealed class MarketoClientTests
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));
         await using var sandbox = await SandboxServer.StartAsync(timeProvider: time);
         sandbox.State.SeedLead("a@example.com");
-        using var test = new MarketoTestClient(sandbox, time, o => o.RetryBaseDelay = TimeSpan.Zero);
+        using var test = new MarketoTestClient(sandbox, time);
 
         Assert.True((await LookupEmailsAsync(test, "a@example.com")).IsSuccess);
         Assert.True((await LookupEmailsAsync(test, "a@example.com")).IsSuccess);
@@ -237,21 +237,19 @@ public sealed class MarketoClientTests
     {
         await using var sandbox = await SandboxServer.StartAsync();
         sandbox.State.SeedLead("a@example.com");
-        // Four faults, four retries: the fifth attempt succeeds. The time-out is real time: long enough for a busy machine.
-        using var test = new MarketoTestClient(sandbox, configure: o =>
-        {
-            o.LookupTimeout = TimeSpan.FromSeconds(2);
-            o.MaxRetries = 4;
-        });
+        // Four faults, four retries (the gateway's loop): the fifth attempt succeeds. The time-out is real time: long
+        // enough for a busy machine.
+        using var test = new MarketoTestClient(sandbox, configure: o => o.LookupTimeout = TimeSpan.FromSeconds(2), retries: r => r.MaxRetries = 4);
         sandbox.State.InjectFault(SandboxFault.Http(502, count: 1));
         sandbox.State.InjectFault(SandboxFault.Error("604", count: 1));
         sandbox.State.InjectFault(SandboxFault.Error("713", count: 1));
         sandbox.State.InjectFault(SandboxFault.Timeout(count: 1));
 
-        var result = await LookupEmailsAsync(test, "a@example.com");
+        var call = await test.CallWithRetriesAsync((client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["a@example.com"], null, null, ct));
 
-        Assert.True(result.IsSuccess, string.Join(",", result.Errors));
-        Assert.Single(result.Value!.Leads);
+        Assert.True(call.Outcome is MarketoOutcome.Completed, string.Join(",", call.Errors));
+        Assert.Equal(5, call.Attempts);
+        Assert.Single(call.Value!.Leads);
         var calls = sandbox.Counters.CallsByEndpointAndCode[SandboxEndpointNames.GetLeads];
         Assert.Equal(1, calls[SandboxCallCodes.Http(502)]);
         Assert.Equal(1, calls["604"]);
@@ -260,16 +258,32 @@ public sealed class MarketoClientTests
     }
 
     [Fact]
-    public async Task Transient_faults_that_last_end_as_Transient_after_the_retries()
+    public async Task The_client_itself_makes_exactly_one_attempt()
     {
         await using var sandbox = await SandboxServer.StartAsync();
-        using var test = new MarketoTestClient(sandbox, configure: o => o.MaxRetries = 2);
+        using var test = new MarketoTestClient(sandbox);
         sandbox.State.InjectFault(SandboxFault.Error("608", count: 10));
 
         var result = await LookupEmailsAsync(test, "a@example.com");
 
         Assert.Equal(MarketoResultKind.Transient, result.Kind);
         Assert.False(result.CountedByMarketo);
+        Assert.Equal(1, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads, "608"));
+    }
+
+    [Fact]
+    public async Task Transient_faults_that_last_end_as_RetryAfter_after_the_retries()
+    {
+        await using var sandbox = await SandboxServer.StartAsync();
+        using var test = new MarketoTestClient(sandbox, retries: r => r.MaxRetries = 2);
+        sandbox.State.InjectFault(SandboxFault.Error("608", count: 10));
+
+        var call = await test.CallWithRetriesAsync((client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["a@example.com"], null, null, ct));
+
+        Assert.Equal("608", Assert.IsType<MarketoOutcome.RetryAfter>(call.Outcome).Error.Code);
+        Assert.Equal(MarketoResultKind.Transient, call.Result!.Kind);
+        Assert.False(call.Result.CountedByMarketo);
+        Assert.Equal(3, call.Attempts);
         Assert.Equal(3, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads, "608"));
     }
 
@@ -277,13 +291,16 @@ public sealed class MarketoClientTests
     public async Task Connection_refused_is_Transient_and_not_counted()
     {
         var sandbox = await SandboxServer.StartAsync();
-        using var test = new MarketoTestClient(sandbox, configure: o => o.MaxRetries = 1);
+        using var test = new MarketoTestClient(sandbox, retries: r => r.MaxRetries = 1);
         await sandbox.DisposeAsync();
 
         var result = await LookupEmailsAsync(test, "a@example.com");
+        var call = await test.CallWithRetriesAsync((client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["a@example.com"], null, null, ct));
 
         Assert.Equal(MarketoResultKind.Transient, result.Kind);
         Assert.False(result.CountedByMarketo);
+        Assert.IsType<MarketoOutcome.RetryAfter>(call.Outcome);
+        Assert.Equal(2, call.Attempts);
     }
 
     [Fact]

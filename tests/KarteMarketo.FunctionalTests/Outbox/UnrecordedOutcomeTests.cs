@@ -70,6 +70,8 @@ public sealed class FlakyOutboxStore(IOutboxStore inner) : IOutboxStore
         inner.CountByStatusAsync(projectId, kind, cancellationToken);
     public Task<int> MakeDueAsync(string projectId, OutboxKind kind, DateTimeOffset now, CancellationToken cancellationToken = default) =>
         inner.MakeDueAsync(projectId, kind, now, cancellationToken);
+    public Task<int> RetryFailedAsync(string projectId, OutboxKind kind, IReadOnlyCollection<long>? ids, int limit, DateTimeOffset now,
+        CancellationToken cancellationToken = default) => inner.RetryFailedAsync(projectId, kind, ids, limit, now, cancellationToken);
     public Task<long?> GetCookieAssociationAsync(string projectId, string instance, string token, CancellationToken cancellationToken = default) =>
         inner.GetCookieAssociationAsync(projectId, instance, token, cancellationToken);
     public Task RecordCookieAssociationAsync(string projectId, string instance, string token, long leadId, DateTimeOffset now,

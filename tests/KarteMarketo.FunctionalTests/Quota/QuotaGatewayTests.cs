@@ -31,7 +31,7 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
         return (sandbox, projectId, record.Settings);
     }
 
-    private Task<GatewayResult<LeadPage>> LookupAsync(string projectId, ProjectSettings settings,
+    private Task<MarketoCall<LeadPage>> LookupAsync(string projectId, ProjectSettings settings,
         MarketoCallPurpose purpose = MarketoCallPurpose.Realtime) =>
         app.Services.GetRequiredService<IMarketoGateway>().CallAsync(projectId, settings, purpose,
             (client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["ann@example.com"], null, null, ct));
@@ -56,14 +56,14 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
         await sandbox.Counters.WaitForInFlightAsync(settings.Quota.MaxConcurrentCalls).WaitAsync(Patience);
         // Everyone not holding a slot is turned away at once, without reaching Marketo.
         var turnedAway = await FirstCompletedAsync(callers, callers.Count - settings.Quota.MaxConcurrentCalls);
-        Assert.All(turnedAway, r => Assert.Equal(QuotaDenial.Concurrency, r.Permit.Denial));
+        Assert.All(turnedAway, r => Assert.Equal(DeferReason.Concurrency, Refusal(r).Reason));
         Assert.Equal(settings.Quota.MaxConcurrentCalls, sandbox.Counters.InFlight);
 
         app.Time.Advance(TimeSpan.FromSeconds(1));
         var results = await Task.WhenAll(callers).WaitAsync(Patience);
 
-        Assert.Equal(8, results.Count(r => r.Result is { IsSuccess: true }));
-        Assert.Equal(42, results.Count(r => r.Denied));
+        Assert.Equal(8, results.Count(r => r.Outcome is MarketoOutcome.Completed));
+        Assert.Equal(42, results.Count(r => r.Attempts == 0));
         Assert.Equal(8, sandbox.Counters.MaxInFlight);
         Assert.Empty(sandbox.Counters.Breaches);
 
@@ -86,9 +86,9 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
         {
             var outcomes = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => PersistentCallerAsync(projectId, settings)))
                 .WaitAsync(Patience);
-            granted += outcomes.Count(o => o == QuotaDenial.None);
-            rateDenials += outcomes.Count(o => o == QuotaDenial.RateWindow);
-            Assert.DoesNotContain(outcomes, o => o is not (QuotaDenial.None or QuotaDenial.RateWindow));
+            granted += outcomes.Count(o => o is null);
+            rateDenials += outcomes.Count(o => o == DeferReason.RateWindow);
+            Assert.DoesNotContain(outcomes, o => o is not (null or DeferReason.RateWindow));
             app.Time.Advance(TimeSpan.FromSeconds(2));
         }
 
@@ -125,7 +125,7 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
     {
         var (sandbox, projectId, settings) = await StartAsync("quota-reconcile");
         await using var _ = sandbox;
-        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Result is { IsSuccess: true });
+        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Outcome is MarketoOutcome.Completed);
         sandbox.State.SetUsedToday(5_000);
 
         app.Time.Advance(TimeSpan.FromMinutes(5));
@@ -147,7 +147,7 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
     {
         var (sandbox, projectId, settings) = await StartAsync("quota-reconcile-retries");
         await using var _ = sandbox;
-        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Result is { IsSuccess: true });
+        Assert.True((await LookupAsync(projectId, settings, MarketoCallPurpose.Periodic)).Outcome is MarketoOutcome.Completed);
         sandbox.State.InjectFault(SandboxFault.Http(503, count: 2, endpoint: SandboxEndpointNames.Usage));
 
         // The client's retries wait on the test clock: move it a second at a time until the read got through.
@@ -181,18 +181,19 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
         Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
     }
 
-    /// <summary>One caller that wants one call: retries while only the in-flight slots are full.</summary>
-    private async Task<QuotaDenial> PersistentCallerAsync(string projectId, ProjectSettings settings)
+    /// <summary>One caller that wants one call: retries while only the in-flight slots are full. Null: it got its call.</summary>
+    private async Task<DeferReason?> PersistentCallerAsync(string projectId, ProjectSettings settings)
     {
         for (var attempt = 0; attempt < 100_000; attempt++)
         {
             var result = await LookupAsync(projectId, settings);
-            if (!result.Denied)
+            if (result.Attempts > 0)
             {
-                Assert.True(result.Result!.IsSuccess, $"lookup failed: {result.Result.Kind}");
-                return QuotaDenial.None;
+                Assert.True(result.Outcome is MarketoOutcome.Completed, $"lookup failed: {result.Outcome}");
+                return null;
             }
-            if (result.Permit.Denial != QuotaDenial.Concurrency) return result.Permit.Denial;
+            var reason = Refusal(result).Reason;
+            if (reason != DeferReason.Concurrency) return reason;
             await Task.Yield();
         }
         throw new TimeoutException("no slot became free");
@@ -222,5 +223,14 @@ public sealed class QuotaGatewayTests(KarteMarketoAppFactory app) : IClassFixtur
             if (done(value) || watch.Elapsed > Patience) return value;
             await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
         }
+    }
+
+    /// <summary>Our quota's refusal: nothing was sent, and the call is deferred with the quota's reason and wait.</summary>
+    private static MarketoOutcome.Deferred Refusal<T>(MarketoCall<T> call)
+    {
+        Assert.Equal(0, call.Attempts);
+        var deferred = Assert.IsType<MarketoOutcome.Deferred>(call.Outcome);
+        Assert.True(deferred.Reason.IsOurQuota(), $"deferred by Marketo, not by our quota: {deferred}");
+        return deferred;
     }
 }

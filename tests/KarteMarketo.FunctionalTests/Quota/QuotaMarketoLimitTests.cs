@@ -26,7 +26,7 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         return (sandbox, record!.Settings);
     }
 
-    private Task<GatewayResult<LeadPage>> LookupAsync(string projectId, ProjectSettings settings) =>
+    private Task<MarketoCall<LeadPage>> LookupAsync(string projectId, ProjectSettings settings) =>
         app.Services.GetRequiredService<IMarketoGateway>().CallAsync(projectId, settings, MarketoCallPurpose.Periodic,
             (client, connection, ct) => client.GetLeadsByFilterAsync(connection, "email", ["ann@example.com"], null, null, ct));
 
@@ -36,24 +36,25 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         var (sandbox, settings) = await StartAsync("quota-606", new SandboxOptions { RateLimitCalls = 10 });
         await using var _ = sandbox;
 
-        for (var i = 0; i < 10; i++) Assert.True((await LookupAsync("quota-606", settings)).Result is { IsSuccess: true });
+        for (var i = 0; i < 10; i++) Assert.True((await LookupAsync("quota-606", settings)).Outcome is MarketoOutcome.Completed);
         var limited = await LookupAsync("quota-606", settings);
-        Assert.Equal(MarketoResultKind.RateLimited, limited.Result!.Kind);
+        Assert.Equal(DeferReason.MarketoRateLimited, Assert.IsType<MarketoOutcome.Deferred>(limited.Outcome).Reason);
+        Assert.Equal(1, limited.Attempts);
 
         var paused = await LookupAsync("quota-606", settings);
-        Assert.Equal(QuotaDenial.BackingOff, paused.Permit.Denial);
-        Assert.Equal(TimeSpan.FromSeconds(2), paused.Permit.RetryAfter);
+        Assert.Equal(DeferReason.BackingOff, Refusal(paused).Reason);
+        Assert.Equal(TimeSpan.FromSeconds(2), Refusal(paused).Delay);
 
         // After the pause Marketo's window is still full: one more 606, and a longer pause.
         app.Time.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(MarketoResultKind.RateLimited, (await LookupAsync("quota-606", settings)).Result!.Kind);
+        Assert.Equal(DeferReason.MarketoRateLimited, Assert.IsType<MarketoOutcome.Deferred>((await LookupAsync("quota-606", settings)).Outcome).Reason);
         var longer = await LookupAsync("quota-606", settings);
-        Assert.Equal(QuotaDenial.BackingOff, longer.Permit.Denial);
-        Assert.Equal(TimeSpan.FromSeconds(4), longer.Permit.RetryAfter);
+        Assert.Equal(DeferReason.BackingOff, Refusal(longer).Reason);
+        Assert.Equal(TimeSpan.FromSeconds(4), Refusal(longer).Delay);
 
         // Once Marketo's window has slid, calls go through again; nothing was sent while paused.
         app.Time.Advance(TimeSpan.FromSeconds(20));
-        Assert.True((await LookupAsync("quota-606", settings)).Result is { IsSuccess: true });
+        Assert.True((await LookupAsync("quota-606", settings)).Outcome is MarketoOutcome.Completed);
         Assert.Equal(2, sandbox.Counters.Breaches.Count);
         Assert.Equal(13, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
     }
@@ -67,8 +68,8 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         await app.CreateProjectAsync("quota-607-b", sandbox.RestEndpoint, sandbox.IdentityEndpoint, sandbox.ClientId, sandbox.ClientSecret);
         var other = (await app.Services.GetRequiredService<IProjectDirectory>().GetAsync("quota-607-b"))!.Settings;
 
-        for (var i = 0; i < 5; i++) Assert.True((await LookupAsync("quota-607", settings)).Result is { IsSuccess: true });
-        Assert.Equal(MarketoResultKind.DailyQuotaExhausted, (await LookupAsync("quota-607", settings)).Result!.Kind);
+        for (var i = 0; i < 5; i++) Assert.True((await LookupAsync("quota-607", settings)).Outcome is MarketoOutcome.Completed);
+        Assert.Equal(DeferReason.MarketoDailyQuota, Assert.IsType<MarketoOutcome.Deferred>((await LookupAsync("quota-607", settings)).Outcome).Reason);
 
         var now = app.Time.GetUtcNow();
         // The sandbox's own idea of Marketo's reset (written independently of ours).
@@ -76,8 +77,8 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         foreach (var (projectId, projectSettings) in new[] { ("quota-607", settings), ("quota-607-b", other) })
         {
             var stopped = await LookupAsync(projectId, projectSettings);
-            Assert.Equal(QuotaDenial.QuotaExhausted, stopped.Permit.Denial);
-            Assert.Equal(midnight - now, stopped.Permit.RetryAfter);
+            Assert.Equal(DeferReason.QuotaExhausted, Refusal(stopped).Reason);
+            Assert.Equal(midnight - now, Refusal(stopped).Delay);
         }
         Assert.Equal(6, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
 
@@ -87,10 +88,19 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         Assert.True(quota["used"]!.GetValue<int>() >= sandbox.State.UsedToday);
 
         app.Time.SetUtcNow(midnight - TimeSpan.FromSeconds(1));
-        Assert.Equal(QuotaDenial.QuotaExhausted, (await LookupAsync("quota-607", settings)).Permit.Denial);
+        Assert.Equal(DeferReason.QuotaExhausted, Refusal((await LookupAsync("quota-607", settings))).Reason);
         app.Time.SetUtcNow(midnight);
-        Assert.True((await LookupAsync("quota-607", settings)).Result is { IsSuccess: true });
+        Assert.True((await LookupAsync("quota-607", settings)).Outcome is MarketoOutcome.Completed);
         Assert.Equal(7, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
         Assert.Equal(SandboxLimit.DailyQuota, Assert.Single(sandbox.Counters.Breaches).Limit);
+    }
+
+    /// <summary>Our quota's refusal: nothing was sent, and the call is deferred with the quota's reason and wait.</summary>
+    private static MarketoOutcome.Deferred Refusal<T>(MarketoCall<T> call)
+    {
+        Assert.Equal(0, call.Attempts);
+        var deferred = Assert.IsType<MarketoOutcome.Deferred>(call.Outcome);
+        Assert.True(deferred.Reason.IsOurQuota(), $"deferred by Marketo, not by our quota: {deferred}");
+        return deferred;
     }
 }

@@ -47,3 +47,26 @@ public sealed class TextRuleTests
         // Built in code: attribute arguments cannot carry a lone surrogate.
         Assert.Contains("surrogate", TextRule.CheckIdentifier("/v1/projects/p" + (char)0xD800 + "/settings"));
 }
+
+/// <summary>The 64 KiB bound on the values of one stored event, lead or activity.</summary>
+public sealed class ValuesBoundTests
+{
+    [Theory]
+    [InlineData("values", "[1].values")]
+    [InlineData("fields", "[1].fields")]
+    [InlineData("attributes", "[1].attributes")]
+    public void A_values_map_over_64_KiB_is_named_by_its_path(string member, string path)
+    {
+        var json = $"[{{\"{member}\":{{}}}},{{\"{member}\":{{\"pad\":\"{new string('v', 65 * 1024)}\"}}}}]";
+
+        var found = TextRule.Check(Encoding.UTF8.GetBytes(json));
+
+        Assert.NotNull(found);
+        Assert.Equal(path, found.Value.Path);
+        Assert.True(TextRule.IsOversize(found.Value.Message));
+    }
+
+    [Fact]
+    public void Values_up_to_64_KiB_pass() =>
+        Assert.Null(TextRule.Check(Encoding.UTF8.GetBytes($"{{\"values\":{{\"pad\":\"{new string('v', 63 * 1024)}\"}}}}")));
+}

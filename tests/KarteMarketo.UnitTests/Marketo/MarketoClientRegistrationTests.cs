@@ -23,19 +23,26 @@ public sealed class MarketoClientRegistrationTests
             """{"requestId":"r","success":false,"errors":[{"code":"608","message":"API Temporarily Unavailable"}]}""")));
         var services = new ServiceCollection();
         services.AddLogging(l => l.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
+        services.AddSingleton<IConfiguration>(configuration);
+        // The outbound guard reads the environment (private addresses are allowed only where configured).
+        services.AddSingleton<Microsoft.Extensions.Hosting.IHostEnvironment>(new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" });
         services.AddMarketoClient(configuration);
+        services.AddOptions<KarteMarketo.Grains.Marketo.MarketoRetryOptions>().BindConfiguration(MarketoClientOptions.SectionName);
         services.AddHttpClient<IMarketoClient, MarketoClient>().ConfigurePrimaryHttpMessageHandler(() => stub);
         await using var provider = services.BuildServiceProvider();
 
         var options = provider.GetRequiredService<IOptions<MarketoClientOptions>>().Value;
-        var client = provider.GetRequiredService<IMarketoClient>();
+        var retries = provider.GetRequiredService<IOptions<KarteMarketo.Grains.Marketo.MarketoRetryOptions>>().Value;
+        var client = provider.GetRequiredService<MarketoClientFactory>().Create();
         var result = await client.GetDailyUsageAsync(StubClients.Connection);
         await client.CheckCredentialsAsync(StubClients.Connection with { ClientSecret = "other-secret" });
 
-        Assert.Equal((1, TimeSpan.FromSeconds(45)), (options.MaxRetries, options.LookupTimeout));
+        // The retry keys kept their section when the retries moved to the gateway.
+        Assert.Equal((1, TimeSpan.Zero, TimeSpan.FromSeconds(45)), (retries.MaxRetries, retries.RetryBaseDelay, options.LookupTimeout));
         Assert.IsType<MarketoClient>(client);
         Assert.Equal(MarketoResultKind.Transient, result.Kind);
-        Assert.Equal(2, stub.Requests.Count(r => r.Uri.AbsolutePath.EndsWith("usage.json")));
+        // One attempt: the client does not retry.
+        Assert.Equal(1, stub.Requests.Count(r => r.Uri.AbsolutePath.EndsWith("usage.json")));
         Assert.Equal(2, stub.Requests.Count(r => r.Uri.AbsolutePath.EndsWith("/oauth/token")));
         Assert.NotEmpty(logs.Messages);
         Assert.DoesNotContain(logs.Messages, m => m.Contains("secret-1") || m.Contains("other-secret") || m.Contains("cdf01657-110d-4155"));

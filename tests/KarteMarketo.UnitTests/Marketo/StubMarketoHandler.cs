@@ -49,7 +49,7 @@ internal static class StubClients
 
     public static MarketoClient Create(HttpMessageHandler handler, TimeProvider? time = null, Action<MarketoClientOptions>? configure = null)
     {
-        var options = new MarketoClientOptions { RetryBaseDelay = TimeSpan.Zero, RetryMaxDelay = TimeSpan.Zero };
+        var options = new MarketoClientOptions();
         configure?.Invoke(options);
         var clock = time ?? TimeProvider.System;
         var tokens = new MarketoTokenCache(clock, new FixedMonitor(options), NullLogger<MarketoTokenCache>.Instance);

@@ -86,7 +86,7 @@ public sealed class LeadKeyGrainKeyTests
     public void Keys_round_trip(string project, KarteMarketo.Contracts.LeadKeyType type, string value)
     {
         var key = KarteMarketo.Contracts.GrainKeys.LeadKey(project, type, value);
-        Assert.Equal((project, type, value), KarteMarketo.Grains.Flows.LeadSync.LeadKeyGrain.ParseKey(key));
+        Assert.Equal((project, type, value), KarteMarketo.Contracts.GrainKeys.ParseLeadKey(key));
     }
 
     [Theory]
@@ -95,6 +95,31 @@ public sealed class LeadKeyGrainKeyTests
     [InlineData("k:p")]
     public void Other_keys_are_refused(string key)
     {
-        Assert.Throws<ArgumentException>(() => KarteMarketo.Grains.Flows.LeadSync.LeadKeyGrain.ParseKey(key));
+        Assert.Throws<ArgumentException>(() => KarteMarketo.Contracts.GrainKeys.ParseLeadKey(key));
+    }
+}
+
+public sealed class GrainKeyParseTests
+{
+    [Theory]
+    [InlineData("p1", KarteMarketo.Contracts.LeadKeyType.Email)]
+    [InlineData("a/b", KarteMarketo.Contracts.LeadKeyType.Cookie)]
+    public void Every_builder_has_a_parser_that_undoes_it(string project, KarteMarketo.Contracts.LeadKeyType type)
+    {
+        Assert.Equal((project, type), KarteMarketo.Contracts.GrainKeys.ParseLookupBatcher(KarteMarketo.Contracts.GrainKeys.LookupBatcher(project, type)));
+        Assert.Equal(project, KarteMarketo.Contracts.GrainKeys.ProjectIdOf(KarteMarketo.Contracts.GrainKeys.Project(project)));
+        Assert.Equal(project, KarteMarketo.Contracts.GrainKeys.ParseSyncScheduler(KarteMarketo.Contracts.GrainKeys.SyncScheduler(project)));
+        Assert.Equal(project, KarteMarketo.Contracts.GrainKeys.ParseQuota(KarteMarketo.Contracts.GrainKeys.Quota(project)));
+        Assert.Equal(project, KarteMarketo.Contracts.GrainKeys.ParseOutboxDispatcher(KarteMarketo.Contracts.GrainKeys.ActivityDispatcher(project)));
+        Assert.Equal(project, KarteMarketo.Contracts.GrainKeys.ParseOutboxDispatcher(KarteMarketo.Contracts.GrainKeys.LeadUpsertDispatcher(project)));
+    }
+
+    [Theory]
+    [InlineData("k:p/email/a")]
+    [InlineData("b:p/phone")]
+    public void A_key_of_another_kind_is_refused(string key)
+    {
+        Assert.Throws<ArgumentException>(() => KarteMarketo.Contracts.GrainKeys.ParseLookupBatcher(key));
+        Assert.Throws<ArgumentException>(() => KarteMarketo.Contracts.GrainKeys.ParseQuota(key));
     }
 }

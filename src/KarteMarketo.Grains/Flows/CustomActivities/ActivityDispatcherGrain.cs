@@ -71,18 +71,12 @@ public sealed partial class ActivityDispatcherGrain(
         }, cancellationToken);
 
         now = Time.GetUtcNow();
-        if (call.Denied)
+        CountCalls(call.Attempts);
+        if (call.Value is not { } records)
         {
-            var wait = call.Permit.RetryAfter > TimeSpan.Zero ? call.Permit.RetryAfter : Options.ThrottledDelay;
-            outcomes.AddRange(sendable.Select(s => Release(s.Row, now, wait, "quota", call.Permit.Denial.ToString())));
-            return new BatchResult(outcomes, wait);
-        }
-        CountCall();
-        var result = call.Result!;
-        if (!result.IsSuccess || result.Value is not { } records)
-        {
-            outcomes.AddRange(CallFailed(sendable.Select(s => s.Row), result, now));
-            return new BatchResult(outcomes, null);
+            outcomes.AddRange(CallFailed(sendable.Select(s => s.Row), call, now));
+            // Throttled: the drain pauses as long as the rows wait.
+            return new BatchResult(outcomes, call.Outcome is MarketoOutcome.Deferred deferred ? ThrottledFor(deferred) : null);
         }
 
         for (var i = 0; i < sendable.Count; i++)

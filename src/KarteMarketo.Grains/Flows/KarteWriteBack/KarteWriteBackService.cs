@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Grains.Projects;
+using KarteMarketo.Grains.Flows.MarketoActivities;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.KarteWriteBack;
@@ -12,6 +13,7 @@ namespace KarteMarketo.Grains.Flows.KarteWriteBack;
 public sealed partial class KarteWriteBackService(
     IKarteWriteQueue queue,
     IProjectDirectory projects,
+    IWebhookEventStore webhookEvents,
     IGrainFactory grains,
     TimeProvider time,
     ILogger<KarteWriteBackService> logger)
@@ -46,6 +48,31 @@ public sealed partial class KarteWriteBackService(
             .ToList();
         return await QueueAndWakeAsync(projectId, writes, time.GetUtcNow(), cancellationToken);
     }
+
+    /// <summary>The KARTE write of a recorded Marketo webhook event for one user: name and values as
+    /// <c>GET …/users/{userId}/events</c> shows them; one per event and user.</summary>
+    public static KarteEventWrite WebhookEvent(long eventId, string userId, string eventName, JsonObject values) =>
+        new($"marketo-event:{eventId}:{userId}", userId, eventName, values);
+
+    /// <summary>
+    /// A user just linked to a lead key: the Marketo webhook events its events listing now shows through that key
+    /// (kept against the key before the user existed, or recorded on other users of the key) are written for it too.
+    /// Events already written for the user are not written again (same delivery ids). Returns rows queued.
+    /// </summary>
+    public async Task<int> EnqueueEventsForNewLinkAsync(string projectId, string userId, LeadKeyType type, string value,
+        CancellationToken cancellationToken = default)
+    {
+        if (UserInfoWriteFor((await projects.GetAsync(projectId))?.Settings) is null) return 0;
+        var keys = type == LeadKeyType.Email ? new UserEventKeys([value], [], []) : new UserEventKeys([], [value], []);
+        var events = await webhookEvents.ListForUserAsync(projectId, userId, keys, MaxEventsPerLink, cancellationToken);
+        if (events.Count == 0) return 0;
+        // Oldest first, as they happened.
+        return await EnqueueEventsAsync(projectId,
+            [.. events.OrderBy(e => e.Id).Select(e => WebhookEvent(e.Id, userId, e.EventName, e.Values))], cancellationToken);
+    }
+
+    /// <summary>Events written for a user that links to a key (the newest ones, where a key has more).</summary>
+    public const int MaxEventsPerLink = 1_000;
 
     private async Task<int> QueueAndWakeAsync(string projectId, List<KarteQueuedWrite> writes, DateTimeOffset now, CancellationToken cancellationToken)
     {

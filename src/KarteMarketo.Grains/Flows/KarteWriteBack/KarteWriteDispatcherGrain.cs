@@ -110,7 +110,7 @@ public sealed partial class KarteWriteDispatcherGrain(
                 var (eventName, values) = KarteWritePayload.Parse(row.Payload);
                 var result = await client.WriteAsync(connection, new KarteWriteRequest(row.UserId ?? "", [new KarteEvent(eventName, values)]),
                     cancellationToken);
-                CountCall();
+                CountCalls(1);
                 var now = Time.GetUtcNow();
                 switch (result.Outcome)
                 {

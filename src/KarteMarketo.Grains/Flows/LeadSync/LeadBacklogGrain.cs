@@ -1,3 +1,4 @@
+using KarteMarketo.Marketo;
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Identity;
 using KarteMarketo.Grains.Projects;
@@ -188,9 +189,9 @@ public sealed partial class LeadBacklogGrain(
         }
         S.Calls += outcome.Calls;
         var sample = outcome.Results.Values.FirstOrDefault();
-        if (outcome.Denied is { } denied)
+        if (outcome.Deferred is { Reason: var reason } denied && reason.IsOurQuota())
         {
-            await WaitAsync(type, keys, denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromSeconds(1), sample?.Error);
+            await WaitAsync(type, keys, denied.Delay > TimeSpan.Zero ? denied.Delay : TimeSpan.FromSeconds(1), sample?.Error);
             return false;
         }
         if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Deferred))

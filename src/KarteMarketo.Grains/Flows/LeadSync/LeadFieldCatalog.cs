@@ -87,7 +87,7 @@ public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvid
             if (now < instance.NextDescribeAt) return instance;
             var answer = await gateway.CallAsync(projectId, settings, MarketoCallPurpose.Other,
                 (client, connection, ct) => client.DescribeLeadFieldsAsync(connection, ct), cancellationToken);
-            if (answer.Result is { IsSuccess: true, Value: { } described })
+            if (answer.Value is { } described)
             {
                 instance.Known = new HashSet<string>(described.Select(f => f.RestName), StringComparer.OrdinalIgnoreCase);
                 instance.Unknown.Clear();
@@ -95,7 +95,7 @@ public sealed partial class LeadFieldCatalog(IMarketoGateway gateway, TimeProvid
             }
             else
             {
-                LogDescribeFailed(settings.Marketo.InstanceId, answer.Denied ? answer.Permit.Denial.ToString() : answer.Result?.Kind.ToString());
+                LogDescribeFailed(settings.Marketo.InstanceId, answer.Outcome.ToString());
                 instance.NextDescribeAt = now + DescribeRetry;
             }
         }

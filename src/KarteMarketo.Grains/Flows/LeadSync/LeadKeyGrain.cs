@@ -44,7 +44,7 @@ public sealed class LeadKeyGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_projectId, _type, _value) = ParseKey(this.GetPrimaryKeyString());
+        (_projectId, _type, _value) = GrainKeys.ParseLeadKey(this.GetPrimaryKeyString());
         _id = new LeadKeyId(_projectId, _type, _value);
         return Task.CompletedTask;
     }
@@ -98,22 +98,6 @@ public sealed class LeadKeyGrain(
             noOpUntil = backlogged + BacklogTrustedFor;
         var cookieNoOp = realtime && S.LastResult is not (SyncResult.NotFound or SyncResult.Pending);
         shortcuts.Publish(_id, new IdentifyShortcut([.. S.LinkedUsers], record.Version, noOpUntil, cookieNoOp));
-    }
-
-    /// <summary>Splits <c>k:{project}/{email|cookie}/{value}</c>; the value may itself contain slashes.</summary>
-    internal static (string Project, LeadKeyType Type, string Value) ParseKey(string key)
-    {
-        var first = key.IndexOf('/', 2);
-        var second = first < 0 ? -1 : key.IndexOf('/', first + 1);
-        if (!key.StartsWith("k:", StringComparison.Ordinal) || first < 0 || second < 0)
-            throw new ArgumentException($"Not a lead key: {key}", nameof(key));
-        var type = key[(first + 1)..second] switch
-        {
-            "email" => LeadKeyType.Email,
-            "cookie" => LeadKeyType.Cookie,
-            var other => throw new ArgumentException($"Unknown key type {other}", nameof(key)),
-        };
-        return (key[2..first], type, key[(second + 1)..]);
     }
 
     public async Task IdentifyAsync(IdentifyCommand command)
@@ -341,6 +325,9 @@ public sealed class LeadKeyGrain(
     {
         if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
         var replaced = await users.LinkKeyAsync(_projectId, userId, _type, _value);
+        // Marketo events kept against this key reach KARTE for the new user too (before the link is remembered, so a
+        // crash here repeats it; repeats are no-ops).
+        await writeBack.EnqueueEventsForNewLinkAsync(_projectId, userId, _type, _value);
         if (S.LastResult == SyncResult.Synced && S.LeadId is { } leadId && S.LastIdentifyJson is not null && S.LastResultAt is { } at)
         {
             var settings = (await directory.GetAsync(_projectId))?.Settings;

@@ -1,5 +1,6 @@
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
+using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -8,8 +9,8 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 /// Per silo, project and key type (<c>b:{project}/{email|cookie}</c>): gathers lookups for up to
 /// <c>batchDelayMilliseconds</c> or 300 keys, makes one Marketo call for them and hands each result to its key grain.
 /// Shaped after GPSTracker's push notifier: a queue in memory, flushed by a grain timer, one flush at a time, and a
-/// last flush on deactivation. With a delay of 0 every key gets its own call (the original plugin's behaviour, kept
-/// for comparison).
+/// last flush on deactivation. A delay of 0 is "flush now" through the same queue, one key per call (the original
+/// plugin's behaviour, kept for comparison).
 /// </summary>
 [GrainType("lead-lookup-batcher")]
 // One per silo: a second local worker would split batches and double the calls. Not removed when idle: its calls run
@@ -30,11 +31,8 @@ public sealed partial class LeadLookupBatcher(
     private LeadKeyType _type;
     // Realtime first: lookups for the outboxes (other purposes) queue behind it, in arrival order.
     private readonly SortedDictionary<MarketoCallPurpose, OrderedKeys> _queues = [];
-    private readonly HashSet<Task> _naiveCalls = [];
-    // Keys with a naive call queued or running: a key asked again meanwhile (a recovered lookup) rides on that call.
-    private readonly HashSet<(MarketoCallPurpose, string)> _naiveKeys = [];
     private Task _flushTask = Task.CompletedTask;
-    private SemaphoreSlim? _naiveSlots;
+    private int _batchSize = LeadLookupExecutor.MaxKeysPerCall;
 
     /// <summary>A refusal that lifts within this is waited out; a longer one (the day's budget) defers the keys.</summary>
     private static readonly TimeSpan MaxRetryWait = TimeSpan.FromMinutes(1);
@@ -71,10 +69,7 @@ public sealed partial class LeadLookupBatcher(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var key = this.GetPrimaryKeyString();
-        var slash = key.LastIndexOf('/');
-        _projectId = key[2..slash];
-        _type = key[(slash + 1)..] == "cookie" ? LeadKeyType.Cookie : LeadKeyType.Email;
+        (_projectId, _type) = GrainKeys.ParseLookupBatcher(this.GetPrimaryKeyString());
         return Task.CompletedTask;
     }
 
@@ -83,7 +78,6 @@ public sealed partial class LeadLookupBatcher(
         // Flush the rest now. Keys that must wait for a permit cannot wait here: realtime ones are queued again from
         // the pending-lookup journal, and outbox lookups time out in their dispatcher, which retries them.
         await FlushLoopAsync(FlushScope.Everything);
-        await Task.WhenAll(_naiveCalls.ToArray());
     }
 
     public async Task EnqueueAsync(LeadLookupRequest request)
@@ -92,19 +86,13 @@ public sealed partial class LeadLookupBatcher(
         if (settings is null) return;   // the project is gone
 
         var delay = TimeSpan.FromMilliseconds(settings.RealtimeSync.BatchDelayMilliseconds);
-        if (delay <= TimeSpan.Zero)
-        {
-            if (!_naiveKeys.Add((request.Purpose, request.Value))) return;
-            var call = NaiveLookupAsync(settings, request);
-            _naiveCalls.Add(call);
-            _ = call.ContinueWith(t => _naiveCalls.Remove(t), TaskScheduler.Current);
-            return;
-        }
+        // No delay: every key is a full batch of one, so it goes at once (behind a call in flight) through the same loop.
+        _batchSize = delay <= TimeSpan.Zero ? 1 : LeadLookupExecutor.MaxKeysPerCall;
 
         if (!_queues.TryGetValue(request.Purpose, out var queue)) _queues[request.Purpose] = queue = new OrderedKeys();
         queue.Add(request.Value, time.GetUtcNow());
 
-        if (_queues.Values.Any(q => q.Count >= LeadLookupExecutor.MaxKeysPerCall))
+        if (_queues.Values.Any(q => q.Count >= _batchSize))
             StartFlush(FlushScope.FullBatches);   // a full batch need not wait for the timer
         else if (_timer is null)
             ScheduleTimer(delay);
@@ -137,7 +125,7 @@ public sealed partial class LeadLookupBatcher(
     /// <summary>What a flush sends.</summary>
     private enum FlushScope
     {
-        /// <summary>Only full batches (300 keys).</summary>
+        /// <summary>Only full batches (300 keys; one with no batch delay).</summary>
         FullBatches,
         /// <summary>Full batches, and the batches whose oldest key's delay is over (see <see cref="DueAt"/>), each
         /// filled up to 300 with the keys behind it in arrival order. Younger keys left over wait for their own time, so
@@ -169,10 +157,10 @@ public sealed partial class LeadLookupBatcher(
             if (settings is null) return;
             var delay = TimeSpan.FromMilliseconds(Math.Max(1, settings.RealtimeSync.BatchDelayMilliseconds));
             var now = time.GetUtcNow();
-            var next = _queues.FirstOrDefault(q => q.Value.Count >= LeadLookupExecutor.MaxKeysPerCall
+            var next = _queues.FirstOrDefault(q => q.Value.Count >= _batchSize
                 || (q.Value.Count > 0 && (scope == FlushScope.Everything || (scope == FlushScope.Due && DueAt(q.Value, delay) <= now))));
             if (next.Value is null) break;
-            var keys = next.Value.Take(LeadLookupExecutor.MaxKeysPerCall);
+            var keys = next.Value.Take(_batchSize);
             if (await LookupAndDeliverAsync(settings, keys, next.Key) is { } retryAfter)
             {
                 // A short wait (rate window, in-flight slots): the keys go back to the front and wait, undelivered.
@@ -189,23 +177,6 @@ public sealed partial class LeadLookupBatcher(
             ScheduleTimer(TimeSpan.FromMilliseconds(Math.Max(1, s.RealtimeSync.BatchDelayMilliseconds)));
     }
 
-    /// <summary>The original plugin's way: one call per key, as many at once as the quota's in-flight setting allows.</summary>
-    private async Task NaiveLookupAsync(ProjectSettings settings, LeadLookupRequest request)
-    {
-        var slots = _naiveSlots ??= new SemaphoreSlim(Math.Max(1, settings.Quota.MaxConcurrentCalls));
-        await slots.WaitAsync();
-        try
-        {
-            while (await LookupAndDeliverAsync(settings, [request.Value], request.Purpose) is { } retryAfter)
-                await Task.Delay(retryAfter, time);
-        }
-        finally
-        {
-            slots.Release();
-            _naiveKeys.Remove((request.Purpose, request.Value));
-        }
-    }
-
     /// <summary>Looks the keys up and hands every result to its key grain. Returns a wait instead (delivering nothing)
     /// when the quota refused the call for a short while only; a long refusal (the day's budget) is delivered as deferred.</summary>
     private async Task<TimeSpan?> LookupAndDeliverAsync(ProjectSettings settings, IReadOnlyList<string> keys, MarketoCallPurpose purpose)
@@ -216,12 +187,11 @@ public sealed partial class LeadLookupBatcher(
         try
         {
             var outcome = await executor.LookupAsync(_projectId, settings, _type, keys, purpose);
-            if (outcome.Denied is { Denial: QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff } denied
-                && denied.RetryAfter <= MaxRetryWait)
-                return denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromMilliseconds(100);
+            if (outcome.Deferred is { Reason: var reason, Delay: var wait } && reason.IsShortWait() && wait <= MaxRetryWait)
+                return wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(100);
             results = outcome.Results;
             if (results.Count > 0 && results.Values.All(r => r.Result == SyncResult.Deferred))
-                results = await BacklogAsync(keys, results, outcome.Denied);
+                results = await BacklogAsync(keys, results, outcome.Deferred);
         }
         catch (Exception ex)
         {
@@ -231,21 +201,9 @@ public sealed partial class LeadLookupBatcher(
             results = keys.ToDictionary(k => k, _ => failed, StringComparer.Ordinal);
         }
 
-        var deliveries = keys.Select(async key =>
-        {
-            var result = results.TryGetValue(key, out var r) ? r : missing;
-            try
-            {
-                await GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, _type, key)).ApplyLookupResultAsync(result);
-                return key;
-            }
-            catch (Exception ex)
-            {
-                LogDeliveryFailed(ex, _projectId, key.Length);
-                return null;    // its journal record stays: the recovery queues the lookup again
-            }
-        });
-        var delivered = (await Task.WhenAll(deliveries)).OfType<string>().ToList();
+        var (delivered, undelivered) = await LookupResultDelivery.DeliverAsync(GrainFactory, _projectId, _type, keys, results, missing);
+        // A failed delivery keeps its journal record: the recovery queues the lookup again.
+        foreach (var (key, error) in undelivered) LogDeliveryFailed(error, _projectId, key.Length);
         if (purpose == MarketoCallPurpose.Realtime) await ForgetAsync(delivered, takenAt);
         // Not awaited: it only spares the periodic run a lookup, and the next batch must not wait for it (a database
         // that is slow to answer would hold every later lookup of this silo back).
@@ -258,9 +216,9 @@ public sealed partial class LeadLookupBatcher(
     /// quota's refusal says when; where Marketo itself refused, the backlog asks again shortly and the quota then
     /// knows). Returns the results marked as backlogged, or as they were where storing failed.</summary>
     private async Task<IReadOnlyDictionary<string, LeadLookupResult>> BacklogAsync(IReadOnlyList<string> keys,
-        IReadOnlyDictionary<string, LeadLookupResult> results, QuotaPermit? denied)
+        IReadOnlyDictionary<string, LeadLookupResult> results, MarketoOutcome.Deferred? deferred)
     {
-        var dueAt = time.GetUtcNow() + (denied is { RetryAfter: var wait } && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(30));
+        var dueAt = time.GetUtcNow() + (deferred is { Delay: var wait } && wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(30));
         try
         {
             await backlog.AddAsync(_projectId, _type, keys, dueAt);

@@ -7,25 +7,25 @@ using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
 
-/// <summary>What one batched lookup did: a result per key, the Marketo calls it made, and whether it stopped for lack of
-/// a permit (then every key is <see cref="SyncResult.Deferred"/>).</summary>
-public sealed record LookupBatchOutcome(IReadOnlyDictionary<string, LeadLookupResult> Results, int Calls, QuotaPermit? Denied);
+/// <summary>What one batched lookup did: a result per key, the Marketo attempts it made, and the deferral when it was
+/// throttled (then every key is <see cref="SyncResult.Deferred"/>): our quota's refusal or Marketo's 606/615/607.</summary>
+public sealed record LookupBatchOutcome(IReadOnlyDictionary<string, LeadLookupResult> Results, int Calls, MarketoOutcome.Deferred? Deferred);
 
 /// <summary>
 /// Looks up to 300 keys of one type with one Marketo call (<c>GET leads.json</c> by <c>email</c> or <c>cookies</c>)
 /// through the <see cref="IMarketoGateway"/>, and matches the leads back to the keys. Shared by the realtime batcher and
-/// the periodic scheduler. A field Marketo does not know (1006) is dropped and the call retried once without it.
+/// the periodic scheduler. A field Marketo does not know (1006) is dropped and the page asked for again without it.
 /// </summary>
 public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFieldCatalog catalog, TimeProvider time,
     ILogger<LeadLookupExecutor> logger)
 {
     /// <summary>Marketo's limit of values per <c>filterValues</c>.</summary>
-    public const int MaxKeysPerCall = 300;
+    public const int MaxKeysPerCall = MarketoLimits.MaxBatchSize;
 
     /// <summary>A filter matching more leads than one page (duplicates) is followed for at most this many pages.</summary>
     private const int MaxPages = 4;
 
-    /// <summary>Each 1006 drops one field and retries once without it; a call gives up after this many.</summary>
+    /// <summary>Each 1006 drops one field and asks for the page again; a lookup gives up after this many.</summary>
     private const int MaxUnknownFieldRetries = 3;
 
     public async Task<LookupBatchOutcome> LookupAsync(string projectId, ProjectSettings settings, LeadKeyType type,
@@ -37,52 +37,58 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         var instance = settings.Marketo.InstanceId;
         var fields = (await catalog.GetFieldsAsync(projectId, settings, type, cancellationToken)).ToList();
         var calls = 0;
-        var warnings = new List<string>();
         var leads = new List<JsonObject>();
         string? pageToken = null;
         var unknownFieldRetries = 0;
 
-        for (var page = 0; page < MaxPages; page++)
+        for (var page = 0; page < MaxPages;)
         {
             var fieldsForCall = fields.ToArray();
             var token = pageToken;
-            var answer = await gateway.CallAsync(projectId, settings, purpose,
+            var call = await gateway.CallAsync(projectId, settings, purpose,
                 (client, connection, ct) => client.GetLeadsByFilterAsync(connection, type.ToMarketoFilterType(), values, fieldsForCall, token, ct),
                 cancellationToken);
-            if (answer.Denied)
-                return Uniform(values, SyncResult.Deferred, $"no Marketo call permitted ({Describe(answer.Permit)})", purpose, calls, answer.Permit, instance);
-            calls++;
-            var result = answer.Result!;
+            calls += call.Attempts;
 
-            if (result.Kind == MarketoResultKind.CallerError && unknownFieldRetries < MaxUnknownFieldRetries
-                && result.Errors.FirstOrDefault(e => e.Code == "1006") is { FieldName: { } unknown }
-                && fields.Remove(fields.FirstOrDefault(f => string.Equals(f, unknown, StringComparison.OrdinalIgnoreCase)) ?? unknown))
+            switch (call.Outcome)
             {
-                // Marketo refuses the whole call for one unknown field; leave it out (here and for later calls) and retry once.
-                catalog.MarkUnknown(settings, unknown);
-                LogUnknownField(projectId, unknown);
-                unknownFieldRetries++;
-                page--;
-                continue;
-            }
+                case MarketoOutcome.Completed when call.Value is { } found:
+                    leads.AddRange(found.Leads);
+                    pageToken = found.NextPageToken;
+                    if (string.IsNullOrEmpty(pageToken)) page = MaxPages;
+                    else page++;
+                    break;
 
-            if (!result.IsSuccess)
-            {
-                var error = DescribeFailure(result);
-                return result.Kind is MarketoResultKind.RateLimited or MarketoResultKind.ConcurrencyLimited or MarketoResultKind.DailyQuotaExhausted
-                    ? Uniform(values, SyncResult.Deferred, error, purpose, calls, null, instance)
-                    : Uniform(values, SyncResult.Failed, error, purpose, calls, null, instance);
-            }
+                case MarketoOutcome.Failed { Code: "1006" } when unknownFieldRetries < MaxUnknownFieldRetries
+                                                                && DropUnknownField(projectId, settings, fields, call.Errors):
+                    // Marketo refuses the whole call for one unknown field: the same page again, without it.
+                    unknownFieldRetries++;
+                    break;
 
-            leads.AddRange(result.Value!.Leads);
-            pageToken = result.Value.NextPageToken;
-            if (string.IsNullOrEmpty(pageToken)) break;
+                case MarketoOutcome.Deferred deferred:
+                    return Uniform(values, SyncResult.Deferred, Describe(deferred), purpose, calls, deferred, instance);
+
+                default:
+                    return Uniform(values, SyncResult.Failed, DescribeFailure(call), purpose, calls, null, instance);
+            }
         }
 
-        foreach (var field in catalog.UnknownFields(settings))
-            warnings.Add($"custom field '{field}' is unknown to Marketo (1006) and is not synced");
+        var warnings = catalog.UnknownFields(settings).Select(f => $"custom field '{f}' is unknown to Marketo (1006) and is not synced").ToList();
         var warning = warnings.Count == 0 ? null : string.Join("; ", warnings);
         return new LookupBatchOutcome(Match(values, type, leads, warning, purpose, instance), calls, null);
+    }
+
+    /// <summary>Leaves the field named by a 1006 out of this lookup and, through the catalog, of later ones. False when
+    /// the error names no field this lookup asked for (then retrying would change nothing).</summary>
+    private bool DropUnknownField(string projectId, ProjectSettings settings, List<string> fields, IReadOnlyList<MarketoError> errors)
+    {
+        if (errors.FirstOrDefault(e => e.Code == "1006") is not { FieldName: { } unknown }) return false;
+        var asked = fields.FindIndex(f => string.Equals(f, unknown, StringComparison.OrdinalIgnoreCase));
+        if (asked < 0) return false;
+        fields.RemoveAt(asked);
+        catalog.MarkUnknown(settings, unknown);
+        LogUnknownField(projectId, unknown);
+        return true;
     }
 
     private Dictionary<string, LeadLookupResult> Match(IReadOnlyList<string> values, LeadKeyType type,
@@ -158,28 +164,28 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         && v.TryGetValue<long>(out var id) ? id : null;
 
     private LookupBatchOutcome Uniform(IReadOnlyList<string> values, SyncResult result, string error, MarketoCallPurpose purpose,
-        int calls, QuotaPermit? denied, string instance)
+        int calls, MarketoOutcome.Deferred? deferred, string instance)
     {
         var now = time.GetUtcNow();
         var results = values.Distinct(StringComparer.Ordinal)
             .ToDictionary(v => v, _ => new LeadLookupResult(result, null, null, error, purpose, now, instance), StringComparer.Ordinal);
-        return new LookupBatchOutcome(results, calls, denied);
+        return new LookupBatchOutcome(results, calls, deferred);
     }
 
-    private static string Describe(QuotaPermit permit) => permit.Denial switch
+    private static string Describe(MarketoOutcome.Deferred deferred) => deferred.Reason switch
     {
-        QuotaDenial.DailyBudget => "daily budget spent",
-        QuotaDenial.RateWindow => "20-second window full",
-        QuotaDenial.Concurrency => "too many calls in flight",
-        QuotaDenial.QuotaExhausted => "Marketo's daily quota reached (607)",
-        QuotaDenial.BackingOff => "backing off after 606/615",
-        _ => permit.Denial.ToString(),
+        DeferReason.DailyBudget => "no Marketo call permitted (daily budget spent)",
+        DeferReason.RateWindow => "no Marketo call permitted (20-second window full)",
+        DeferReason.Concurrency => "no Marketo call permitted (too many calls in flight)",
+        DeferReason.QuotaExhausted => "no Marketo call permitted (Marketo's daily quota reached (607))",
+        DeferReason.BackingOff => "no Marketo call permitted (backing off after 606/615)",
+        _ => $"Marketo lookup failed: {deferred.Error.Code} {deferred.Error.Message}",
     };
 
-    private static string DescribeFailure<T>(MarketoResult<T> result)
+    private static string DescribeFailure<T>(MarketoCall<T> call)
     {
-        var errors = result.Errors.Count == 0 ? result.Kind.ToString()
-            : string.Join("; ", result.Errors.Select(e => $"{e.Code} {e.Message}"));
+        var errors = call.Errors.Count == 0 ? call.Outcome.GetType().Name
+            : string.Join("; ", call.Errors.Select(e => $"{e.Code} {e.Message}"));
         return $"Marketo lookup failed: {errors}";
     }
 

@@ -1,6 +1,7 @@
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Projects;
 using KarteMarketo.Grains.Storage;
+using KarteMarketo.Marketo;
 using Microsoft.Extensions.Logging;
 
 namespace KarteMarketo.Grains.Flows.LeadSync;
@@ -38,16 +39,7 @@ public sealed partial class SyncSchedulerGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _projectId = this.GetPrimaryKeyString()[2..];
-        // Emails kept in the grain's state by earlier versions move to the queue once.
-        if (S.Pending.Count > 0 || S.Running.Count > 0)
-        {
-            await queue.AddAsync(_projectId, [.. S.Pending, .. S.Running], time.GetUtcNow(), cancellationToken);
-            if (S.Running.Count > 0) await queue.StartRunAsync(_projectId, cancellationToken);
-            S.Pending.Clear();
-            S.Running.Clear();
-            await state.WriteStateAsync(cancellationToken);
-        }
+        _projectId = GrainKeys.ParseSyncScheduler(this.GetPrimaryKeyString());
         // A run that was cut short by a crash or a deactivation goes on.
         if ((await queue.CountAsync(_projectId, cancellationToken)).InRun > 0) QueueContinuation();
     }
@@ -130,10 +122,9 @@ public sealed partial class SyncSchedulerGrain(
             S.Calls += outcome.Calls;
 
             var sample = outcome.Results.Values.FirstOrDefault();
-            if (outcome.Denied is { } denied)
+            if (outcome.Deferred is { } deferred)
             {
-                if (denied.Denial is QuotaDenial.RateWindow or QuotaDenial.Concurrency or QuotaDenial.BackingOff
-                    && denied.RetryAfter < TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes))
+                if (deferred.Reason.IsShortWait() && deferred.Delay < TimeSpan.FromMinutes(settings.PeriodicSync.IntervalMinutes))
                 {
                     // A short wait: go on later in this run rather than at the next tick.
                     S.LastError = sample?.Error;
@@ -144,15 +135,11 @@ public sealed partial class SyncSchedulerGrain(
                         _retryTimer?.Dispose();
                         _retryTimer = null;
                         return ContinueRunAsync();
-                    }, new GrainTimerCreationOptions(denied.RetryAfter > TimeSpan.Zero ? denied.RetryAfter : TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
+                    }, new GrainTimerCreationOptions(deferred.Delay > TimeSpan.Zero ? deferred.Delay : TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
                     return;
                 }
+                // The day's budget, or Marketo said 606/615/607: nothing was looked up; the next tick tries again.
                 await StopRunAsync(sample?.Error);
-                return;
-            }
-            if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Deferred))
-            {
-                await StopRunAsync(sample.Error);   // Marketo said 606/615/607: nothing was looked up
                 return;
             }
             if (sample is not null && outcome.Results.Values.All(r => r.Result == SyncResult.Failed))
@@ -161,11 +148,16 @@ public sealed partial class SyncSchedulerGrain(
                 return;
             }
 
-            await Task.WhenAll(chunk.Select(email => outcome.Results.TryGetValue(email, out var result)
-                ? GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).ApplyLookupResultAsync(result)
-                : Task.CompletedTask));
-
-            await queue.CompleteAsync(_projectId, chunk);
+            var (delivered, failed) = await LookupResultDelivery.DeliverAsync(GrainFactory, _projectId, LeadKeyType.Email, chunk,
+                outcome.Results, missing: null);
+            await queue.CompleteAsync(_projectId, delivered);
+            if (failed.Count > 0)
+            {
+                // The undelivered emails stay in the queue; the next tick looks them up again.
+                LogDeliveryFailed(failed[0].Error, _projectId, failed.Count);
+                await StopRunAsync($"handing {failed.Count} lookup result(s) to their keys failed");
+                return;
+            }
             S.LastError = outcome.Results.Values.Select(r => r.Error).FirstOrDefault(e => e is not null);
             more = taken.Count == LeadLookupExecutor.MaxKeysPerCall;
         }
@@ -238,6 +230,9 @@ public sealed partial class SyncSchedulerGrain(
         S.ReminderIntervalMinutes = null;
         return true;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Project {ProjectId}: handing {Count} periodic lookup result(s) to their keys failed; they wait for the next tick")]
+    private partial void LogDeliveryFailed(Exception ex, string projectId, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Project {ProjectId}: a periodic lookup threw; the emails stay pending")]
     private partial void LogRunFailed(Exception ex, string projectId);

@@ -1,16 +1,11 @@
 namespace KarteMarketo.Grains.Flows.LeadSync;
 
-/// <summary>What a <see cref="SyncSchedulerGrain"/> persists: the emails waiting for a tick and the current run's rest,
-/// so that a crash loses none of them.</summary>
+/// <summary>What a <see cref="SyncSchedulerGrain"/> persists: its reminder and the last run's figures. The emails
+/// themselves wait in the <see cref="IPeriodicSyncQueue"/> (a table), so this state stays small. Ids 0 and 1 (the emails
+/// kept here before the queue existed) are retired: that layout was never released.</summary>
 [GenerateSerializer, Alias("KarteMarketo.SyncSchedulerState")]
 public sealed class SyncSchedulerState
 {
-    /// <summary>Emails seen since the last tick (normalised).</summary>
-    [Id(0)] public HashSet<string> Pending { get; set; } = new(StringComparer.Ordinal);
-
-    /// <summary>The current run's emails not looked up yet, in order.</summary>
-    [Id(1)] public List<string> Running { get; set; } = [];
-
     /// <summary>The interval the reminder was registered with (null: no reminder).</summary>
     [Id(2)] public int? ReminderIntervalMinutes { get; set; }
 

@@ -86,18 +86,12 @@ public sealed partial class LeadUpsertDispatcherGrain(
         }, cancellationToken);
 
         var now = Time.GetUtcNow();
-        if (call.Denied)
+        CountCalls(call.Attempts);
+        if (call.Value is not { } records)
         {
-            var wait = call.Permit.RetryAfter > TimeSpan.Zero ? call.Permit.RetryAfter : Options.ThrottledDelay;
-            foreach (var row in rows) outcomes[row.Id] = Release(row, now, wait, "quota", call.Permit.Denial.ToString());
-            return wait;
-        }
-        CountCall();
-        var result = call.Result!;
-        if (!result.IsSuccess || result.Value is not { } records)
-        {
-            foreach (var outcome in CallFailed(rows, result, now)) outcomes[outcome.Id] = outcome;
-            return null;
+            foreach (var outcome in CallFailed(rows, call, now)) outcomes[outcome.Id] = outcome;
+            // Throttled: the drain pauses as long as the rows wait.
+            return call.Outcome is MarketoOutcome.Deferred deferred ? ThrottledFor(deferred) : null;
         }
 
         for (var i = 0; i < groups.Count; i++)
@@ -172,33 +166,31 @@ public sealed partial class LeadUpsertDispatcherGrain(
             var call = await gateway.CallAsync(ProjectId, settings, MarketoCallPurpose.Leads,
                 (client, connection, ct) => client.AssociateLeadAsync(connection, leadId, cookie, ct), cancellationToken);
             now = Time.GetUtcNow();
-            if (call.Denied)
+            CountCalls(call.Attempts);
+            switch (call.Outcome)
             {
-                pause = call.Permit.RetryAfter > TimeSpan.Zero ? call.Permit.RetryAfter : Options.ThrottledDelay;
-                outcomes[row.Id] = Release(row, now, pause.Value, "quota", call.Permit.Denial.ToString())
-                    with { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result };
-                continue;
-            }
-            CountCall();
-            var associated = call.Result!;
-            if (associated.IsSuccess)
-            {
-                await Store.RecordCookieAssociationAsync(ProjectId, instance, token, leadId, now, cancellationToken);
-                await RecordLeadIdAsync(LeadKeyType.Cookie, cookie, leadId);
-                result["association"] = "associated";
-                outcomes[row.Id] = Delivered(row, leadId, result, now);
-            }
-            else if (associated.Kind == MarketoResultKind.CallerError)
-            {
-                // 1012 and the like: the cookie is wrong; the upsert itself went through.
-                var error = associated.Errors.FirstOrDefault();
-                result["association"] = "failed";
-                outcomes[row.Id] = new OutboxOutcome(row.Id, OutboxStatus.Failed, row.Attempts, now)
-                    { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result, ErrorCode = error?.Code, ErrorMessage = error?.Message };
-            }
-            else
-            {
-                outcomes[row.Id] = CallFailed([row], associated, now).Single() with { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result };
+                case MarketoOutcome.Completed:
+                    await Store.RecordCookieAssociationAsync(ProjectId, instance, token, leadId, now, cancellationToken);
+                    await RecordLeadIdAsync(LeadKeyType.Cookie, cookie, leadId);
+                    result["association"] = "associated";
+                    outcomes[row.Id] = Delivered(row, leadId, result, now);
+                    break;
+                case MarketoOutcome.Deferred deferred:
+                    // Throttled: this row and the rest of the batch wait, without spending an attempt.
+                    pause = ThrottledFor(deferred);
+                    outcomes[row.Id] = Release(row, now, pause.Value, deferred.Error.Code, deferred.Error.Message)
+                        with { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result };
+                    break;
+                case MarketoOutcome.Failed { CredentialsRefused: false, Error: var error }:
+                    // 1012 and the like: the cookie is wrong; the upsert itself went through.
+                    result["association"] = "failed";
+                    outcomes[row.Id] = new OutboxOutcome(row.Id, OutboxStatus.Failed, row.Attempts, now)
+                        { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result, ErrorCode = error.Code, ErrorMessage = error.Message };
+                    break;
+                default:
+                    // Transient beyond the gateway's retries, or credentials refused (fixable in the settings): try again later.
+                    outcomes[row.Id] = CallFailed([row], call, now).Single() with { LeadId = leadId, SyncedAt = row.SyncedAt, Result = result };
+                    break;
             }
         }
         return pause;
