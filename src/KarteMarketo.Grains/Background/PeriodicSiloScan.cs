@@ -19,20 +19,7 @@ public abstract class PeriodicSiloScan(IHostApplicationLifetime lifetime, TimePr
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Grain calls need the silo, which is up once the host reports started.
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
-        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
-        {
-            try
-            {
-                await started.Task;
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
+        if (!await HostStart.WaitAsync(lifetime, stoppingToken)) return;
 
         while (!stoppingToken.IsCancellationRequested)
         {
