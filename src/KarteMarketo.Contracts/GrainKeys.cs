@@ -48,6 +48,10 @@ public static class GrainKeys
     /// <summary><c>r:{project}</c>: the keys a project looks up again by itself (deferred keys, resyncs).</summary>
     public static string LeadBacklog(string projectId) => $"r:{projectId}";
 
+    /// <summary><c>t:{project}</c>: the tally of a project's lookup results and its last errors (sync status).</summary>
+    public static string SyncResults(string projectId) => $"t:{projectId}";
+    public static string ParseSyncResults(string key) => Strip(key, "t:");
+
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";
     public static string LeadUpsertDispatcher(string projectId) => $"o:{projectId}/leads";

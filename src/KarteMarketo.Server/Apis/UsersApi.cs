@@ -109,15 +109,7 @@ public static class UsersApi
         }
     }
 
-    internal static string? ResultName(SyncResult? result) => result switch
-    {
-        SyncResult.Pending => "pending",
-        SyncResult.Synced => "synced",
-        SyncResult.NotFound => "notFound",
-        SyncResult.Failed => "failed",
-        SyncResult.Deferred => "deferred",
-        _ => null,
-    };
+    internal static string? ResultName(SyncResult? result) => result is { } r && Enum.IsDefined(r) ? r.ToKeyword() : null;
 
     private static ILeadKeyGrain KeyGrain(IGrainFactory grains, string projectId, UserKey key) =>
         grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, key.Type, key.Value));
