@@ -47,6 +47,7 @@ public static class GrainKeys
 
     /// <summary><c>r:{project}</c>: the keys a project looks up again by itself (deferred keys, resyncs).</summary>
     public static string LeadBacklog(string projectId) => $"r:{projectId}";
+    public static string ParseLeadBacklog(string key) => Strip(key, "r:");
 
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";

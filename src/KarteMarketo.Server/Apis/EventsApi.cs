@@ -92,18 +92,13 @@ public static class EventsApi
         foreach (var e in events)
         {
             if (!TryNormalize(e, out var userId, out var email, out var cookie)) return false;
-            if (email is not null)
-            {
-                if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, LeadKeyType.Email, email), userId, cookie is not null, record.Version, now))
-                    return false;
-                if (cookie is not null && !services.Shortcuts.IsLinked(new LeadKeyId(projectId, LeadKeyType.Cookie, cookie), userId, record.Version))
-                    return false;
-                if (periodic && !services.PeriodicSync.IsRecentlyQueued(projectId, settings, email)) (toQueue ??= []).Add(email);
-            }
-            else if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, LeadKeyType.Cookie, cookie!), userId, false, record.Version, now))
-            {
+            var keys = LeadKeyPolicy.ForIdentify(email, cookie);
+            if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, keys.LookupType, keys.LookupValue), userId,
+                    keys.CookieFallback is not null, record.Version, now))
                 return false;
-            }
+            if (keys.LinkedCookie is { } linked && !services.Shortcuts.IsLinked(new LeadKeyId(projectId, LeadKeyType.Cookie, linked), userId, record.Version))
+                return false;
+            if (periodic && email is not null && !services.PeriodicSync.IsRecentlyQueued(projectId, settings, email)) (toQueue ??= []).Add(email);
         }
         // Only the periodic-sync queue (a store write, no grain call) may still need these, once per silo per 10 s.
         if (toQueue is not null)
@@ -119,8 +114,8 @@ public static class EventsApi
         cookie = null;
         if (e.UserId is not { Length: > 0 and <= 512 } || Encoding.UTF8.GetByteCount(e.UserId) > 512) return false;
         if (e.Event != "identify" || e.Values is not { } values) return false;
-        if (values.Email is { } rawEmail && !LeadKeyValues.TryNormalizeEmail(rawEmail, out email, out _)) return false;
-        if (values.MarketoCookie is { } rawCookie && !LeadKeyValues.TryNormalizeCookie(rawCookie, out cookie, out _)) return false;
+        if (values.Email is { } rawEmail && !LeadKeyPolicy.TryNormalizeEmail(rawEmail, out email, out _)) return false;
+        if (values.MarketoCookie is { } rawCookie && !LeadKeyPolicy.TryNormalizeCookie(rawCookie, out cookie, out _)) return false;
         return email is not null || cookie is not null;
     }
 
@@ -191,20 +186,18 @@ public static class EventsApi
         return Accepted(count);
     }
 
-    /// <summary>Email first: the email key gets the cookie as its fallback and the cookie key is only linked; a cookie
-    /// alone is looked up by itself. Each key grain decides from the settings whether a realtime lookup is due.</summary>
+    /// <summary>The keys <see cref="LeadKeyPolicy.ForIdentify"/> names: the looked-up key gets the identify (with the
+    /// cookie as its fallback), the cookie beside an email is only linked. Each key grain decides from the settings
+    /// whether a realtime lookup is due.</summary>
     private static Task IdentifyAsync(IGrainFactory grains, string projectId, Identify identify)
     {
-        if (identify.Email is null)
-            return grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, identify.Cookie!))
-                .IdentifyAsync(new IdentifyCommand(identify.UserId, null));
-
-        var email = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Email, identify.Email))
-            .IdentifyAsync(new IdentifyCommand(identify.UserId, identify.Cookie));
-        if (identify.Cookie is null) return email;
-        var cookie = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, identify.Cookie))
+        var keys = LeadKeyPolicy.ForIdentify(identify.Email, identify.Cookie);
+        var lookup = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, keys.LookupType, keys.LookupValue))
+            .IdentifyAsync(new IdentifyCommand(identify.UserId, keys.CookieFallback));
+        if (keys.LinkedCookie is null) return lookup;
+        var cookie = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, keys.LinkedCookie))
             .LinkUserAsync(identify.UserId);
-        return Task.WhenAll(email, cookie);
+        return Task.WhenAll(lookup, cookie);
     }
 
     private static Identify? Check(JsonNode? node, string path, ValidationErrors errors)
@@ -233,13 +226,13 @@ public static class EventsApi
             var rawEmail = ReadString(values, "email", At("values.email"), errors, required: false);
             if (rawEmail is not null)
             {
-                if (LeadKeyValues.TryNormalizeEmail(rawEmail, out var normalized, out var emailError)) email = normalized;
+                if (LeadKeyPolicy.TryNormalizeEmail(rawEmail, out var normalized, out var emailError)) email = normalized;
                 else errors.Add(At("values.email"), emailError);
             }
             var rawCookie = ReadString(values, "marketo_cookie", At("values.marketo_cookie"), errors, required: false);
             if (rawCookie is not null)
             {
-                if (LeadKeyValues.TryNormalizeCookie(rawCookie, out var normalized, out var cookieError)) cookie = normalized;
+                if (LeadKeyPolicy.TryNormalizeCookie(rawCookie, out var normalized, out var cookieError)) cookie = normalized;
                 else errors.Add(At("values.marketo_cookie"), cookieError);
             }
         }

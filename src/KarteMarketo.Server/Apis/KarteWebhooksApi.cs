@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Identity;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
@@ -94,15 +95,15 @@ public static partial class KarteWebhooksApi
         var userId = OutboxHttp.ReadString(item, "userId", prefix + "userId", errors, required: false,
             OutboxHttp.MaxUserIdBytes, countBytes: true);
         string? email = null;
-        if (OutboxHttp.ReadString(item, "email", prefix + "email", errors, required: false, LeadKeyValues.MaxEmailLength) is { } rawEmail)
+        if (OutboxHttp.ReadString(item, "email", prefix + "email", errors, required: false, LeadKeyPolicy.MaxEmailLength) is { } rawEmail)
         {
-            if (LeadKeyValues.TryNormalizeEmail(rawEmail, out var normalized, out var error)) email = normalized;
+            if (LeadKeyPolicy.TryNormalizeEmail(rawEmail, out var normalized, out var error)) email = normalized;
             else errors.Add(prefix + "email", error);
         }
         string? cookie = null;
-        if (OutboxHttp.ReadString(item, "marketo_cookie", prefix + "marketo_cookie", errors, required: false, LeadKeyValues.MaxCookieLength) is { } rawCookie)
+        if (OutboxHttp.ReadString(item, "marketo_cookie", prefix + "marketo_cookie", errors, required: false, LeadKeyPolicy.MaxCookieLength) is { } rawCookie)
         {
-            if (LeadKeyValues.TryNormalizeCookie(rawCookie, out var normalized, out var error)) cookie = normalized;
+            if (LeadKeyPolicy.TryNormalizeCookie(rawCookie, out var normalized, out var error)) cookie = normalized;
             else errors.Add(prefix + "marketo_cookie", error);
         }
         var values = item["values"] switch

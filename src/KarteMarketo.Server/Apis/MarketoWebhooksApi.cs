@@ -66,7 +66,7 @@ public static partial class MarketoWebhooksApi
         string? email = null;
         if (TextOf(body["email"]) is { } rawEmail)
         {
-            if (LeadKeyValues.TryNormalizeEmail(rawEmail, out var normalized, out var error)) email = normalized;
+            if (LeadKeyPolicy.TryNormalizeEmail(rawEmail, out var normalized, out var error)) email = normalized;
             else errors.Add("email", error);
         }
         long? leadId = null;
@@ -79,7 +79,7 @@ public static partial class MarketoWebhooksApi
         string? cookie = null;
         if (TextOf(body["marketo_cookie"]) is { } rawCookie)
         {
-            if (LeadKeyValues.TryNormalizeCookie(rawCookie, out var normalized, out var error)) cookie = normalized;
+            if (LeadKeyPolicy.TryNormalizeCookie(rawCookie, out var normalized, out var error)) cookie = normalized;
             else errors.Add("marketo_cookie", error);
         }
         if (!errors.HasErrors && email is null && leadId is null && cookie is null)
@@ -120,24 +120,17 @@ public static partial class MarketoWebhooksApi
         return TypedResults.Ok(response);
     }
 
-    /// <summary>Users by email, else by lead id (of the project's current Marketo instance), else by cookie (API.md).</summary>
+    /// <summary>The users of the first place <see cref="LeadKeyPolicy.WebhookMatchOrder"/> names that has any (lead ids
+    /// of the project's current Marketo instance only).</summary>
     private static async Task<IReadOnlyList<string>> FindUsersAsync(WebhookServices services, string projectId, string instance, string? email,
         long? leadId, string? cookie, CancellationToken cancellationToken)
     {
-        if (email is not null)
+        foreach (var match in LeadKeyPolicy.WebhookMatchOrder(email, leadId, cookie))
         {
-            var view = await services.Grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Email, email)).GetAsync();
-            if (view.LinkedUsers.Count > 0) return view.LinkedUsers;
-        }
-        if (leadId is { } id)
-        {
-            var byLead = await services.Users.FindUsersByLeadIdAsync(projectId, instance, id, cancellationToken);
-            if (byLead.Count > 0) return byLead;
-        }
-        if (cookie is not null)
-        {
-            var view = await services.Grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, cookie)).GetAsync();
-            if (view.LinkedUsers.Count > 0) return view.LinkedUsers;
+            IReadOnlyList<string> users = match.Key is { } key
+                ? (await services.Grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, key.Type, key.Value)).GetAsync()).LinkedUsers
+                : await services.Users.FindUsersByLeadIdAsync(projectId, instance, match.LeadId!.Value, cancellationToken);
+            if (users.Count > 0) return users;
         }
         return [];
     }

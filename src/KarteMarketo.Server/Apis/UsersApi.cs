@@ -49,17 +49,7 @@ public static class UsersApi
         if (stored is null) return Problems.NotFound($"User '{userId}' has not been seen in project '{projectId}'.");
 
         var keys = await services.Users.GetKeysAsync(projectId, userId, cancellationToken);
-        var email = keys.FirstOrDefault(k => k.Type == LeadKeyType.Email);
-        var cookie = keys.FirstOrDefault(k => k.Type == LeadKeyType.Cookie);
-
-        // The email key speaks for the user; where it found nothing and the cookie was tried, the cookie's outcome counts.
-        (UserKey Key, LeadKeyView View)? chosen = null;
-        if (email is not null) chosen = (email, await KeyGrain(services.Grains, projectId, email).GetAsync());
-        if (cookie is not null && (chosen is null || chosen.Value.View.LastResult is null or SyncResult.NotFound))
-        {
-            var cookieView = await KeyGrain(services.Grains, projectId, cookie).GetAsync();
-            if (chosen is null || cookieView.LastResult is not null) chosen = (cookie, cookieView);
-        }
+        var chosen = await LeadKeyPolicy.KeySpeakingForUserAsync(keys, key => KeyGrain(services.Grains, projectId, key).GetAsync());
 
         var identify = stored.IdentifyJson is null ? new JsonObject() : JsonNode.Parse(stored.IdentifyJson)!.AsObject();
         var sync = chosen is { } c

@@ -96,7 +96,7 @@ public sealed class LeadKeyGrain(
         // Deferred into the backlog: identifies ask nothing until it has answered (see WaitingInBacklog).
         if (realtime && S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } backlogged && backlogged + BacklogTrustedFor > noOpUntil)
             noOpUntil = backlogged + BacklogTrustedFor;
-        var cookieNoOp = realtime && S.LastResult is not (SyncResult.NotFound or SyncResult.Pending);
+        var cookieNoOp = LeadKeyPolicy.CookieFallbackNow(realtime, S.LastResult) == CookieFallback.NotNeeded;
         shortcuts.Publish(_id, new IdentifyShortcut([.. S.LinkedUsers], record.Version, noOpUntil, cookieNoOp));
     }
 
@@ -121,10 +121,15 @@ public sealed class LeadKeyGrain(
         }
         else if (command.CookieFallback is not null && _type == LeadKeyType.Email && settings is not null)
         {
-            if (!RealtimeApplies(settings, _type) || S.LastResult == SyncResult.NotFound)
-                handOver = true;      // the email cannot find this user's lead: the cookie may
-            else if (S.LastResult == SyncResult.Pending)
-                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (in memory until the next write)
+            switch (LeadKeyPolicy.CookieFallbackNow(RealtimeApplies(settings, _type), S.LastResult))
+            {
+                case CookieFallback.HandOver:
+                    handOver = true;      // the email cannot find this user's lead: the cookie may
+                    break;
+                case CookieFallback.WaitForAnswer:
+                    S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (in memory until the next write)
+                    break;
+            }
         }
 
         try
@@ -286,7 +291,7 @@ public sealed class LeadKeyGrain(
                 S.LastResult = SyncResult.NotFound;
                 S.LastError = result.Error;
                 S.LastResultAt = result.At;
-                if (_type == LeadKeyType.Email) handOvers.AddRange(S.CookieFallbacks.Select(kv => (kv.Key, kv.Value)));
+                if (LeadKeyPolicy.HandsOverOnNotFound(_type)) handOvers.AddRange(S.CookieFallbacks.Select(kv => (kv.Key, kv.Value)));
                 S.CookieFallbacks.Clear();
                 CompleteWaiters(new LeadIdResolution(LeadIdStatus.NotFound, null, result.Error));
                 break;

@@ -39,7 +39,7 @@ public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProject
         if (Query is null) return Page();
         var services = new UsersApi.UsersServices(grains, users);
         var candidates = new List<string> { Query };
-        if (Query.Contains('@') && LeadKeyValues.TryNormalizeEmail(Query, out var email, out _))
+        if (Query.Contains('@') && LeadKeyPolicy.TryNormalizeEmail(Query, out var email, out _))
         {
             var key = await grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(project, LeadKeyType.Email, email)).GetAsync();
             candidates.AddRange(key.LinkedUsers.Take(MaxUsersShown));
