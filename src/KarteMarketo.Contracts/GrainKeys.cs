@@ -47,6 +47,7 @@ public static class GrainKeys
 
     /// <summary><c>r:{project}</c>: the keys a project looks up again by itself (deferred keys, resyncs).</summary>
     public static string LeadBacklog(string projectId) => $"r:{projectId}";
+    public static string ParseLeadBacklog(string key) => Strip(key, "r:");
 
     /// <summary><c>t:{project}</c>: the tally of a project's lookup results and its last errors (sync status).</summary>
     public static string SyncResults(string projectId) => $"t:{projectId}";

@@ -36,13 +36,13 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
             var row = GetOrAdd(projectId, userId);
             var key = new UserKey(type, value);
             IReadOnlyList<string> replaced = [];
-            if (type == LeadKeyType.Email)
+            if (LeadKeyPolicy.LatestKeyWins(type))
             {
-                replaced = [.. row.Keys.Where(k => k.Type == LeadKeyType.Email && k.Value != value).Select(k => k.Value)];
+                replaced = [.. row.Keys.Where(k => k.Type == type && k.Value != value).Select(k => k.Value)];
                 if (replaced.Count > 0)
                 {
-                    row.Keys.RemoveAll(k => k.Type == LeadKeyType.Email && k.Value != value);
-                    if (row.SyncedBy == LeadKeyType.Email) row.ClearLead();
+                    row.Keys.RemoveAll(k => k.Type == type && k.Value != value);
+                    if (row.SyncedBy == type) row.ClearLead();
                 }
             }
             if (!row.Keys.Contains(key)) row.Keys.Add(key);
@@ -163,7 +163,7 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
             foreach (var userId in userIds)
             {
                 var row = GetOrAdd(projectId, userId);
-                if (!UserSyncRules.MayApply(row.SyncedBy, row.LeadId, update.SyncedBy)) continue;
+                if (!LeadKeyPolicy.MayReplaceLead(row.SyncedBy, row.LeadId, update.SyncedBy)) continue;
                 row.IdentifyJson = update.IdentifyJson;
                 row.LeadId = update.LeadId;
                 row.SyncedBy = update.SyncedBy;
@@ -218,13 +218,9 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     }
 }
 
-/// <summary>The rules both user stores follow.</summary>
+/// <summary>The rules both user stores follow (beside <see cref="LeadKeyPolicy"/>, which decides between keys).</summary>
 internal static class UserSyncRules
 {
-    /// <summary>Email is preferred: a lead found by cookie does not replace one found by email.</summary>
-    public static bool MayApply(LeadKeyType? currentSyncedBy, long? currentLeadId, LeadKeyType incoming) =>
-        incoming == LeadKeyType.Email || currentSyncedBy != LeadKeyType.Email || currentLeadId is null;
-
     /// <summary>User info without what a lead gave it (<c>marketo</c>, <c>marketo_hash</c>); null when nothing is left.</summary>
     public static string? WithoutLead(string? identifyJson)
     {

@@ -42,10 +42,11 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
 
     private async Task WriteLinksAsync(IReadOnlyList<KeyLink> links)
     {
-        // The latest email of a user wins, also among the links of one group: only each user's last email link counts.
+        // The latest email of a user wins (LeadKeyPolicy.LatestKeyWins), also among the links of one group: only each
+        // user's last email link counts. The statement below ends the older ones.
         var lastEmail = new Dictionary<(string, string), KeyLink>();
-        foreach (var link in links.Where(l => l.Type == LeadKeyType.Email)) lastEmail[(link.ProjectId, link.UserId)] = link;
-        var kept = links.Where(l => l.Type != LeadKeyType.Email || ReferenceEquals(lastEmail[(l.ProjectId, l.UserId)], l)).ToList();
+        foreach (var link in links.Where(l => LeadKeyPolicy.LatestKeyWins(l.Type))) lastEmail[(link.ProjectId, link.UserId)] = link;
+        var kept = links.Where(l => !LeadKeyPolicy.LatestKeyWins(l.Type) || ReferenceEquals(lastEmail[(l.ProjectId, l.UserId)], l)).ToList();
         var emails = lastEmail.Values.ToList();
 
         // One round trip: the user rows (if new), the end of older email links (and of the lead they gave), the keys.
@@ -95,7 +96,7 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         foreach (var link in links)
         {
             IReadOnlyList<string> result = [];
-            if (link.Type == LeadKeyType.Email && ReferenceEquals(lastEmail[(link.ProjectId, link.UserId)], link))
+            if (LeadKeyPolicy.LatestKeyWins(link.Type) && ReferenceEquals(lastEmail[(link.ProjectId, link.UserId)], link))
             {
                 // The stored links it ended, and those of the same group it overtook (their grains linked the user too).
                 var overtaken = links.Where(l => l.Type == LeadKeyType.Email && l.ProjectId == link.ProjectId
@@ -236,14 +237,14 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
     private async Task WriteSyncResultsAsync(IReadOnlyList<SyncWrite> writes)
     {
         // An upsert may touch a row once: fold the writes of one user in arrival order with the same rule the statement
-        // applies against the stored row (UserSyncRules.MayApply: a cookie result never replaces an email-found lead).
+        // applies against the stored row (LeadKeyPolicy.MayReplaceLead: a cookie result never replaces an email-found lead).
         var rows = new Dictionary<(string Project, string User), UserSyncUpdate>();
         foreach (var write in writes)
         {
             foreach (var userId in write.UserIds)
             {
                 var key = (write.ProjectId, userId);
-                if (!rows.TryGetValue(key, out var current) || UserSyncRules.MayApply(current.SyncedBy, current.LeadId, write.Update.SyncedBy))
+                if (!rows.TryGetValue(key, out var current) || LeadKeyPolicy.MayReplaceLead(current.SyncedBy, current.LeadId, write.Update.SyncedBy))
                     rows[key] = write.Update;
             }
         }
@@ -253,7 +254,7 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
             ON CONFLICT (project_id, user_id) DO UPDATE
                SET info = excluded.info, lead_id = excluded.lead_id, synced_by = excluded.synced_by,
                    synced_at = excluded.synced_at, lead_instance = excluded.lead_instance, updated_at = now()
-             WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL
+             WHERE excluded.synced_by = 'email' OR t.synced_by IS DISTINCT FROM 'email' OR t.lead_id IS NULL  -- LeadKeyPolicy.MayReplaceLead
             """);
         command.Parameters.Add(PostgresArrays.Of("p", NpgsqlDbType.Text, rows.Keys.Select(k => k.Project).ToArray()));
         command.Parameters.Add(PostgresArrays.Of("u", NpgsqlDbType.Text, rows.Keys.Select(k => k.User).ToArray()));

@@ -85,6 +85,12 @@ public sealed class MarketoQuotaGrain(
     public Task<string?> ClaimUsageReadAsync()
     {
         var now = time.GetUtcNow();
+        // A doubtful 607 just after midnight waits for this reading: it goes now, whatever the period says.
+        if (_ledger.UsageCheckDue && _ledger.LastProjectId is { } doubtedBy)
+        {
+            _ledger.ClaimUsageCheck();
+            return Task.FromResult<string?>(doubtedBy);
+        }
         if (now < _nextReconcileAt || !_ledger.AskedSinceReconcile || _ledger.LastProjectId is not { } projectId)
             return Task.FromResult<string?>(null);
         // Claimed: the other silos' reconcilers hear "not due" until the next period (or the refusal's retry-after).
@@ -92,20 +98,27 @@ public sealed class MarketoQuotaGrain(
         return Task.FromResult<string?>(projectId);
     }
 
-    public Task ReportUsageAsync(UsageReading reading)
+    public async Task ReportUsageAsync(UsageReading reading)
     {
         if (reading.RetryAfter is { } retryAfter)
         {
             var wait = retryAfter < CheckEvery ? CheckEvery : retryAfter;
             _nextReconcileAt = time.GetUtcNow() + (wait < ReconcileEvery ? wait : ReconcileEvery);
-            return Task.CompletedTask;
+            return;
         }
-        if (reading is { Day: { } day, Total: { } total } && _ledger.ApplyMarketoUsage(new DailyUsage(day, total)))
+        if (reading is { Day: { } day, Total: { } total })
         {
-            logger.LogInformation("Marketo counts {Total} calls today on {Instance}; our count was raised to it", total, _ledger.Instance);
+            var usage = new DailyUsage(day, total);
+            if (_ledger.ApplyMarketoUsage(usage))
+                logger.LogInformation("Marketo counts {Total} calls today on {Instance}; our count was raised to it", total, _ledger.Instance);
+            if (_ledger.SettleMidnightDoubt(usage))
+            {
+                logger.LogInformation("Marketo counts {Total} calls on {Date} on {Instance}: the 607 after midnight is settled",
+                    total, day, _ledger.Instance);
+                await PersistAsync(exact: false);
+            }
         }
         _ledger.MarkReconciled();
-        return Task.CompletedTask;
     }
 
     private async Task PersistAsync(bool exact, CancellationToken cancellationToken = default)

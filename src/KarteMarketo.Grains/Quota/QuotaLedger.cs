@@ -45,6 +45,13 @@ public sealed class QuotaLedger
 
     /// <summary>The pace of the forecast: the calls of this last span (or of the day so far, when younger).</summary>
     public static readonly TimeSpan ForecastPaceWindow = TimeSpan.FromHours(1);
+    /// <summary>How long after the Central midnight a 607 is doubted (<see cref="StopAfter607"/>): the hour between a
+    /// CDT and a fixed-CST midnight, and a margin for clocks.</summary>
+    public static readonly TimeSpan MidnightDoubt = TimeSpan.FromMinutes(75);
+
+    /// <summary>While a 607 is doubted: how long the instance stops before Marketo's count is read again.</summary>
+    public static readonly TimeSpan DoubtRecheck = TimeSpan.FromMinutes(5);
+
     private static readonly TimeSpan ConcurrencyRetryAfter = TimeSpan.FromMilliseconds(500);
 
     private readonly TimeProvider _time;
@@ -56,6 +63,8 @@ public sealed class QuotaLedger
     private int _persistedReservedThrough;
     private DateTimeOffset? _stoppedUntil;
     private DateTimeOffset? _persistedStoppedUntil;
+    private DateTimeOffset? _doubtCheckDueAt;
+    private bool _doubtCheckPassesStop;
     private readonly DateTimeOffset[] _lastAsked = new DateTimeOffset[Purposes];
     private readonly int[] _hourly = new int[HoursPerDay * Purposes];
     private readonly List<QuotaThrottleMark> _throttles = [];
@@ -133,7 +142,8 @@ public sealed class QuotaLedger
         _lastAsked[p] = now;
         AskedSinceReconcile = true;
 
-        if (_stoppedUntil is { } stop && now < stop) return Deny(QuotaDenial.QuotaExhausted, stop - now);
+        var doubtCheck = _doubtCheckPassesStop && purpose == MarketoCallPurpose.Other;
+        if (_stoppedUntil is { } stop && now < stop && !doubtCheck) return Deny(QuotaDenial.QuotaExhausted, stop - now);
 
         var pausedUntil = _rateBackoff.PausedUntil > _concurrencyBackoff.PausedUntil
             ? _rateBackoff.PausedUntil : _concurrencyBackoff.PausedUntil;
@@ -162,6 +172,7 @@ public sealed class QuotaLedger
 
         if (_used + 1 > _persistedReservedThrough) return QuotaDecision.Reserve;
 
+        if (doubtCheck) _doubtCheckPassesStop = false;
         var leaseId = Guid.NewGuid();
         var hour = HourOf(now);
         _leases[leaseId] = new Lease(purpose, now, now + LeaseTimeout, _day, hour);
@@ -211,13 +222,81 @@ public sealed class QuotaLedger
                 return false;
             case MarketoCallOutcome.DailyQuotaExhausted:
                 // The quota of the day the call was made in is spent; a 607 for yesterday's call stops nothing today.
-                var until = MarketoDay.EndOf(callDay);
-                if (until <= now || (_stoppedUntil is { } stop && stop >= until)) return false;
-                _stoppedUntil = until;
-                return _stoppedUntil != _persistedStoppedUntil;
+                return callDay >= _day && StopAfter607(now);
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// A 607 answered in Marketo's first minutes may still be its yesterday: "12:00 AM CST" may be fixed UTC−6 (an
+    /// hour after a CDT midnight), and clocks drift. Such a 607 stops the instance only until
+    /// <see cref="DoubtRecheck"/> and asks for Marketo's own count (<see cref="UsageCheckDue"/>), which decides; any
+    /// other 607 stops it until the Central midnight that follows the answer.
+    /// </summary>
+    private bool StopAfter607(DateTimeOffset now)
+    {
+        DateTimeOffset until;
+        if (InMidnightDoubt(now))
+        {
+            until = now + DoubtRecheck;
+            // At once, unless a check is already planned (this 607 may be that check's own answer).
+            if (_doubtCheckDueAt is not { } planned || planned <= now) _doubtCheckDueAt = now;
+        }
+        else
+        {
+            until = MarketoDay.NextResetAfter(now);
+            _doubtCheckDueAt = null;
+        }
+        if (_stoppedUntil is { } stop && stop >= until) return false;
+        _stoppedUntil = until;
+        return _stoppedUntil != _persistedStoppedUntil;
+    }
+
+    private static bool InMidnightDoubt(DateTimeOffset now) =>
+        now - MarketoDay.EndOf(MarketoDay.Of(now).AddDays(-1)) < MidnightDoubt;
+
+    /// <summary>True when a doubtful 607 (<see cref="MidnightDoubt"/>) waits for a reading of Marketo's count.</summary>
+    public bool UsageCheckDue => _doubtCheckDueAt is { } due && _time.GetUtcNow() >= due;
+
+    /// <summary>The usage reading for a doubtful 607 is on its way: its one call passes the stop, and the next
+    /// check (if this one settles nothing) comes <see cref="DoubtRecheck"/> later.</summary>
+    public void ClaimUsageCheck()
+    {
+        _doubtCheckDueAt = _time.GetUtcNow() + DoubtRecheck;
+        _doubtCheckPassesStop = true;
+    }
+
+    /// <summary>
+    /// Settles a doubtful 607 with Marketo's count: a count for today below the daily limit means the 607 was
+    /// yesterday's, and the stop ends; at or above it, the instance is closed until the Central midnight; a count
+    /// still dated yesterday keeps the stop until the next check, while the doubt lasts. True when the stop changed
+    /// and must be persisted.
+    /// </summary>
+    public bool SettleMidnightDoubt(DailyUsage usage)
+    {
+        if (_doubtCheckDueAt is not { } nextCheck) return false;
+        var now = _time.GetUtcNow();
+        RollDay(now);
+        var before = _stoppedUntil;
+        if (usage.Date < _day)
+        {
+            if (InMidnightDoubt(now))
+            {
+                if (_stoppedUntil is not { } stop || stop < nextCheck) _stoppedUntil = nextCheck;
+            }
+            else
+            {
+                // Marketo's day has still not turned: the next call tells (a 607 then closes the day).
+                _doubtCheckDueAt = null;
+            }
+        }
+        else
+        {
+            _doubtCheckDueAt = null;
+            _stoppedUntil = usage.Total >= _effective.DailyLimit ? MarketoDay.EndOf(_day) : null;
+        }
+        return _stoppedUntil != before && _stoppedUntil != _persistedStoppedUntil;
     }
 
     /// <summary>Marketo's own count of the day (all integrations): where it is higher than ours, ours is raised.

@@ -10,8 +10,10 @@ public sealed class KarteStandInOptions
     public string AppToken { get; set; } = "karte-sandbox-app-token";
 }
 
-/// <summary>One event the stand-in recorded.</summary>
-public sealed record KarteReceivedEvent(long Sequence, string? UserId, string? VisitorId, string EventName, JsonObject Values, DateTimeOffset At);
+/// <summary>One event the stand-in recorded. <paramref name="RepeatOf"/>: the sequence of an earlier event of the same
+/// user with the same name and values (KARTE would record both: its write API is not idempotent), else null.</summary>
+public sealed record KarteReceivedEvent(long Sequence, string? UserId, string? VisitorId, string EventName, JsonObject Values, DateTimeOffset At,
+    long? RepeatOf = null);
 
 /// <summary>A fault the next write calls get instead of KARTE's normal answer.</summary>
 public enum KarteFaultKind
@@ -24,6 +26,9 @@ public enum KarteFaultKind
     Hang = 2,
     /// <summary>401, as for a revoked token.</summary>
     Unauthorized = 3,
+    /// <summary>KARTE is slow: the call is handled (and recorded) as usual, but answered only after a delay. A caller
+    /// that dies meanwhile has written the event without knowing it.</summary>
+    Slow = 4,
 }
 
 /// <summary>
@@ -47,7 +52,12 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
     private readonly List<KarteReceivedEvent> _received = [];
     private readonly Queue<DateTimeOffset> _lastSecond = new();
     private readonly Dictionary<int, long> _answers = [];
-    private readonly List<(KarteFaultKind Kind, int Remaining, int RetryAfterSeconds, int Status)> _faults = [];
+    private readonly List<(KarteFaultKind Kind, int Remaining, int RetryAfterSeconds, int Status, int DelayMilliseconds)> _faults = [];
+    // First sequence of each (user, event name, values) seen: what a repeat points back to.
+    private readonly Dictionary<string, long> _firstOfContent = new(StringComparer.Ordinal);
+    private DateTimeOffset? _firstCallAt;
+    private DateTimeOffset? _lastCallAt;
+    private long _repeats;
     private string _appToken = (options ?? new KarteStandInOptions()).AppToken;
     private long _sequence;
     private int _maxPerSecond;
@@ -74,10 +84,14 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
     /// <summary>Everything recorded, in arrival order.</summary>
     public IReadOnlyList<KarteReceivedEvent> Received { get { lock (_gate) return [.. _received]; } }
 
-    /// <summary>The next <paramref name="count"/> write calls fail with <paramref name="kind"/>.</summary>
-    public void AddFault(KarteFaultKind kind, int count, int retryAfterSeconds = 1, int status = 0)
+    /// <summary>Events recorded that repeat an earlier one exactly (same user, name and values).</summary>
+    public long Repeats { get { lock (_gate) return _repeats; } }
+
+    /// <summary>The next <paramref name="count"/> write calls fail with <paramref name="kind"/> (for
+    /// <see cref="KarteFaultKind.Slow"/>: are answered <paramref name="delayMilliseconds"/> late).</summary>
+    public void AddFault(KarteFaultKind kind, int count, int retryAfterSeconds = 1, int status = 0, int delayMilliseconds = 0)
     {
-        lock (_gate) _faults.Add((kind, count, retryAfterSeconds, status));
+        lock (_gate) _faults.Add((kind, count, retryAfterSeconds, status, Math.Max(0, delayMilliseconds)));
     }
 
     public void ClearFaults()
@@ -90,6 +104,10 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
         lock (_gate)
         {
             _received.Clear();
+            _firstOfContent.Clear();
+            _firstCallAt = null;
+            _lastCallAt = null;
+            _repeats = 0;
             _lastSecond.Clear();
             _answers.Clear();
             _faults.Clear();
@@ -98,8 +116,9 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
         }
     }
 
-    /// <summary>What a write call gets: the status, a body, a Retry-After, or a hang.</summary>
-    public sealed record Answer(int Status, JsonObject? Body, int? RetryAfterSeconds = null, bool Hang = false);
+    /// <summary>What a write call gets: the status, a body, a Retry-After, or a hang; <paramref name="Delay"/>: answer only
+    /// after this long (the call is already recorded).</summary>
+    public sealed record Answer(int Status, JsonObject? Body, int? RetryAfterSeconds = null, bool Hang = false, TimeSpan Delay = default);
 
     /// <summary>Handles one write call (the HTTP layer passes the Authorization header and the body text).</summary>
     public Answer Write(string? authorization, string bodyText)
@@ -108,6 +127,8 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
         {
             var now = Time.GetUtcNow();
             _calls++;
+            _firstCallAt ??= now;
+            _lastCallAt = now;
             _lastSecond.Enqueue(now);
             while (_lastSecond.Count > 0 && _lastSecond.Peek() <= now - TimeSpan.FromSeconds(1)) _lastSecond.Dequeue();
             _maxPerSecond = Math.Max(_maxPerSecond, _lastSecond.Count);
@@ -122,18 +143,24 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
     {
         if (_faults.Count > 0)
         {
-            var (kind, remaining, retryAfter, status) = _faults[0];
+            var (kind, remaining, retryAfter, status, delay) = _faults[0];
             if (remaining <= 1) _faults.RemoveAt(0);
-            else _faults[0] = (kind, remaining - 1, retryAfter, status);
+            else _faults[0] = (kind, remaining - 1, retryAfter, status, delay);
             switch (kind)
             {
+                case KarteFaultKind.Slow: return Handle(authorization, bodyText, now) with { Delay = TimeSpan.FromMilliseconds(delay) };
                 case KarteFaultKind.TooManyRequests: return new Answer(429, Error("rate limit exceeded"), retryAfter);
                 case KarteFaultKind.ServerError: return new Answer(status is >= 500 and <= 599 ? status : 500, Error("internal error"));
                 case KarteFaultKind.Hang: return new Answer(0, null, Hang: true);
                 case KarteFaultKind.Unauthorized: return new Answer(401, Error("invalid app token"));
             }
         }
+        return Handle(authorization, bodyText, now);
+    }
 
+    /// <summary>KARTE's own answer to a write call (no fault), recording what it takes.</summary>
+    private Answer Handle(string? authorization, string bodyText, DateTimeOffset now)
+    {
         // KARTE authenticates before it reads the body: a token check sends a body it cannot record.
         const string bearer = "Bearer ";
         if (authorization is null || !authorization.StartsWith(bearer, StringComparison.Ordinal)
@@ -171,24 +198,60 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
         }
         foreach (var e in events)
         {
-            _received.Add(new KarteReceivedEvent(++_sequence, userId, visitorId, (string)e["event_name"]!,
-                (e["values"] as JsonObject)?.DeepClone().AsObject() ?? [], now));
+            var name = (string)e["event_name"]!;
+            var values = (e["values"] as JsonObject)?.DeepClone().AsObject() ?? [];
+            var sequence = ++_sequence;
+            long? repeatOf = null;
+            var content = ContentKey(userId, visitorId, name, values);
+            if (_firstOfContent.TryGetValue(content, out var first))
+            {
+                repeatOf = first;
+                _repeats++;
+            }
+            else
+            {
+                _firstOfContent[content] = sequence;
+            }
+            _received.Add(new KarteReceivedEvent(sequence, userId, visitorId, name, values, now, repeatOf));
         }
         return new Answer(200, new JsonObject { ["status"] = "ok" });
     }
 
+    /// <summary>Who, what and the values with object members in name order, so that member order does not tell
+    /// two otherwise equal writes apart (what <c>repeatOf</c> compares; tests match outbox rows by it too).</summary>
+    public static string ContentKey(string? userId, string? visitorId, string name, JsonObject values) =>
+        $"{(userId is null ? "v:" + visitorId : "u:" + userId)}\n{name}\n{Canonical(values)}";
+
+    private static string Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o => "{" + string.Join(",", o.OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => System.Text.Json.JsonSerializer.Serialize(p.Key) + ":" + Canonical(p.Value))) + "}",
+        JsonArray a => "[" + string.Join(",", a.Select(Canonical)) + "]",
+        null => "null",
+        _ => node.ToJsonString(),
+    };
+
     private static JsonObject Error(string message) => new() { ["error"] = new JsonObject { ["message"] = message } };
 
-    /// <summary>The listing served at <c>_karte/received</c>.</summary>
-    public JsonObject ToJson(string? userId = null, int limit = 1000)
+    /// <summary>The listing served at <c>_karte/received</c>: the last <paramref name="limit"/> events (of
+    /// <paramref name="userId"/>), or with <paramref name="after"/> the first <paramref name="limit"/> events after that
+    /// sequence (paging through everything in arrival order).</summary>
+    public JsonObject ToJson(string? userId = null, int limit = 1000, long? after = null)
     {
         lock (_gate)
         {
-            var events = _received.Where(e => userId is null || e.UserId == userId).TakeLast(Math.Clamp(limit, 1, 10_000));
+            var mine = _received.Where(e => userId is null || e.UserId == userId);
+            var take = Math.Clamp(limit, 1, 10_000);
+            var events = (after is { } from ? mine.Where(e => e.Sequence > from).Take(take) : mine.TakeLast(take)).ToList();
             return new JsonObject
             {
                 ["calls"] = _calls,
                 ["maxRequestsPerSecond"] = _maxPerSecond,
+                ["firstCallAt"] = _firstCallAt,
+                ["lastCallAt"] = _lastCallAt,
+                ["events"] = _received.Count,
+                ["repeats"] = _repeats,
+                ["lastSequence"] = _sequence,
                 ["answers"] = new JsonObject([.. _answers.OrderBy(kv => kv.Key).Select(kv => KeyValuePair.Create(kv.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), (JsonNode?)kv.Value))]),
                 ["received"] = new JsonArray([.. events.Select(e => (JsonNode)new JsonObject
                 {
@@ -198,6 +261,7 @@ public sealed class KarteStandIn(KarteStandInOptions? options = null, TimeProvid
                     ["eventName"] = e.EventName,
                     ["values"] = e.Values.DeepClone(),
                     ["at"] = e.At,
+                    ["repeatOf"] = e.RepeatOf,
                 })]),
             };
         }

@@ -5,6 +5,7 @@ using KarteMarketo.Contracts.Quota;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.Grains.Marketo;
 using KarteMarketo.Grains.Projects;
+using KarteMarketo.Grains.Quota;
 using KarteMarketo.Marketo;
 using KarteMarketo.MarketoSandbox;
 using Microsoft.Extensions.DependencyInjection;
@@ -93,6 +94,57 @@ public sealed class QuotaMarketoLimitTests(KarteMarketoAppFactory app) : IClassF
         Assert.True((await LookupAsync("quota-607", settings)).Outcome is MarketoOutcome.Completed);
         Assert.Equal(7, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
         Assert.Equal(SandboxLimit.DailyQuota, Assert.Single(sandbox.Counters.Breaches).Limit);
+    }
+
+    [Fact]
+    public async Task A_607_just_after_our_midnight_does_not_close_the_instance_for_a_whole_day()
+    {
+        // Marketo's "12:00 AM CST" an hour after our Central midnight (fixed UTC−6 against CDT, or a drifting clock):
+        // the sandbox keeps its quota day an hour behind ours.
+        var ourMidnight = MarketoDay.NextResetAfter(app.Time.GetUtcNow());
+        var behind = -(int)MarketoDay.Zone.GetUtcOffset(ourMidnight).TotalHours + 1;
+        var (sandbox, settings) = await StartAsync("quota-607-midnight",
+            new SandboxOptions { DailyQuota = 1_000, QuotaTimeZoneId = $"Etc/GMT+{behind}" });
+        await using var _ = sandbox;
+
+        // Before our midnight: Marketo's day is spent, and we stop until our midnight, as ever.
+        app.Time.SetUtcNow(ourMidnight - TimeSpan.FromMinutes(30));
+        var marketoMidnight = sandbox.State.NextQuotaReset;
+        Assert.Equal(ourMidnight + TimeSpan.FromHours(1), marketoMidnight);
+        Assert.True((await LookupAsync("quota-607-midnight", settings)).Outcome is MarketoOutcome.Completed);
+        sandbox.State.DailyQuota = sandbox.State.UsedToday;
+        var before = await StoppedAsync("quota-607-midnight", settings);
+        Assert.Equal(ourMidnight - app.Time.GetUtcNow(), before.Delay);
+
+        // Ten minutes into our day Marketo still counts its yesterday and answers 607 again. Booked to our new day,
+        // that 607 used to stop every call until the next midnight, about 24 hours; now it stops them briefly
+        // while Marketo's own count (stats/usage.json) is asked for.
+        app.Time.SetUtcNow(ourMidnight + TimeSpan.FromMinutes(10));
+        var early = await StoppedAsync("quota-607-midnight", settings);
+        Assert.InRange(early.Delay, TimeSpan.FromSeconds(1), QuotaLedger.DoubtRecheck);
+        var lookupsWhileStopped = sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads);
+        Assert.Equal(DeferReason.QuotaExhausted, Refusal(await LookupAsync("quota-607-midnight", settings)).Reason);
+        Assert.Equal(lookupsWhileStopped, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
+
+        // Marketo's day turns an hour after ours: calls flow again the same morning, not the next one.
+        app.Time.SetUtcNow(marketoMidnight + TimeSpan.FromMinutes(1));
+        sandbox.State.DailyQuota = 1_000;
+        var after = await LookupAsync("quota-607-midnight", settings);
+        Assert.True(after.Outcome is MarketoOutcome.Completed, $"still stopped after Marketo's reset: {after.Outcome}");
+        Assert.Equal(lookupsWhileStopped + 1, sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads));
+    }
+
+    /// <summary>Looks up until our quota refuses (Marketo's 607 answers on the way, from this lookup or from the
+    /// silo's usage reading, each stop the instance), and returns the refusal.</summary>
+    private async Task<MarketoOutcome.Deferred> StoppedAsync(string projectId, ProjectSettings settings)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var call = await LookupAsync(projectId, settings);
+            if (call.Attempts == 0) return Refusal(call);
+            Assert.Equal(DeferReason.MarketoDailyQuota, Assert.IsType<MarketoOutcome.Deferred>(call.Outcome).Reason);
+        }
+        throw new Xunit.Sdk.XunitException("a 607 did not stop the instance");
     }
 
     /// <summary>Our quota's refusal: nothing was sent, and the call is deferred with the quota's reason and wait.</summary>

@@ -183,18 +183,16 @@ public sealed partial class ActivityDispatcherGrain(
         }
     }
 
-    /// <summary>The row's email, else the user's current email key (the latest email wins), else a cookie key.</summary>
+    /// <summary>The row's key by <see cref="LeadKeyPolicy.KeyForActivity"/>; the user's keys are read only where the
+    /// row has no email.</summary>
     private async Task<string?> LeadKeyOfAsync(OutboxRow row, CancellationToken cancellationToken)
     {
-        if (row.Email is { Length: > 0 } email) return GrainKeys.LeadKey(ProjectId, LeadKeyType.Email, email);
-        var cookie = (string?)row.Payload["cookie"];
-        if (row.UserId is { } userId)
-        {
-            var keys = await users.GetKeysAsync(ProjectId, userId, cancellationToken);
-            var key = keys.FirstOrDefault(k => k.Type == LeadKeyType.Email) ?? keys.FirstOrDefault(k => k.Type == LeadKeyType.Cookie);
-            if (key is not null) return GrainKeys.LeadKey(ProjectId, key.Type, key.Value);
-        }
-        return cookie is { Length: > 0 } ? GrainKeys.LeadKey(ProjectId, LeadKeyType.Cookie, cookie) : null;
+        IReadOnlyList<UserKey> userKeys = row.Email is not { Length: > 0 } && row.UserId is { } userId
+            ? await users.GetKeysAsync(ProjectId, userId, cancellationToken)
+            : [];
+        return LeadKeyPolicy.KeyForActivity(row.Email, userKeys, (string?)row.Payload["cookie"]) is { } key
+            ? GrainKeys.LeadKey(ProjectId, key.Type, key.Value)
+            : null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Outbox {ProjectId}/activities: a key could not forget a lead Marketo does not know")]

@@ -68,7 +68,7 @@ public sealed partial class LeadBacklogGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _projectId = this.GetPrimaryKeyString()[2..];
+        _projectId = GrainKeys.ParseLeadBacklog(this.GetPrimaryKeyString());
         return Task.CompletedTask;
     }
 

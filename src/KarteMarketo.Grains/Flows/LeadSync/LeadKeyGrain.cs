@@ -24,9 +24,6 @@ public sealed class LeadKeyGrain(
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain, IIncomingGrainCallFilter
 {
-    /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
-    public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
-
     /// <summary>A key waiting in the backlog this long is taken as lost from it (a backlog row can only be lost with
     /// the embedded default's memory): an identify may then look it up again. A day and a bit: the longest wait is
     /// the one for Marketo's midnight.</summary>
@@ -91,12 +88,12 @@ public sealed class LeadKeyGrain(
         var realtime = RealtimeApplies(settings, _type);
         var noOpUntil = !realtime ? DateTimeOffset.MaxValue
             : S.LastRequestAt is not { } start ? DateTimeOffset.MinValue
-            : S.LastResult == SyncResult.Pending ? start + StalePendingAfter
+            : S.LastResult == SyncResult.Pending ? DateTimeOffset.MaxValue   // its answer (or its recovery) is a call here, which withdraws this
             : start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
         // Deferred into the backlog: identifies ask nothing until it has answered (see WaitingInBacklog).
         if (realtime && S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } backlogged && backlogged + BacklogTrustedFor > noOpUntil)
             noOpUntil = backlogged + BacklogTrustedFor;
-        var cookieNoOp = realtime && S.LastResult is not (SyncResult.NotFound or SyncResult.Pending);
+        var cookieNoOp = LeadKeyPolicy.CookieFallbackNow(realtime, S.LastResult) == CookieFallback.NotNeeded;
         shortcuts.Publish(_id, new IdentifyShortcut([.. S.LinkedUsers], record.Version, noOpUntil, cookieNoOp));
     }
 
@@ -121,10 +118,15 @@ public sealed class LeadKeyGrain(
         }
         else if (command.CookieFallback is not null && _type == LeadKeyType.Email && settings is not null)
         {
-            if (!RealtimeApplies(settings, _type) || S.LastResult == SyncResult.NotFound)
-                handOver = true;      // the email cannot find this user's lead: the cookie may
-            else if (S.LastResult == SyncResult.Pending)
-                S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (in memory until the next write)
+            switch (LeadKeyPolicy.CookieFallbackNow(RealtimeApplies(settings, _type), S.LastResult))
+            {
+                case CookieFallback.HandOver:
+                    handOver = true;      // the email cannot find this user's lead: the cookie may
+                    break;
+                case CookieFallback.WaitForAnswer:
+                    S.CookieFallbacks[command.UserId] = command.CookieFallback;   // remembered for the pending answer (in memory until the next write)
+                    break;
+            }
         }
 
         try
@@ -286,7 +288,7 @@ public sealed class LeadKeyGrain(
                 S.LastResult = SyncResult.NotFound;
                 S.LastError = result.Error;
                 S.LastResultAt = result.At;
-                if (_type == LeadKeyType.Email) handOvers.AddRange(S.CookieFallbacks.Select(kv => (kv.Key, kv.Value)));
+                if (LeadKeyPolicy.HandsOverOnNotFound(_type)) handOvers.AddRange(S.CookieFallbacks.Select(kv => (kv.Key, kv.Value)));
                 S.CookieFallbacks.Clear();
                 CompleteWaiters(new LeadIdResolution(LeadIdStatus.NotFound, null, result.Error));
                 break;
@@ -384,7 +386,9 @@ public sealed class LeadKeyGrain(
     private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
     {
         if (S.LastRequestAt is not { } start) return true;
-        if (S.LastResult == SyncResult.Pending) return now - start >= StalePendingAfter;
+        // A pending lookup is answered, or (its batcher's silo died, its answer could not be handed over) queued again
+        // from the journal by PendingLookupRecovery and the silo takeover: it is never lost, so no identify repeats it.
+        if (S.LastResult == SyncResult.Pending) return false;
         return now >= start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
     }
 

@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Identity;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts.LeadSync;
@@ -138,7 +139,7 @@ public sealed partial class LeadLookupExecutor(IMarketoGateway gateway, LeadFiel
         var matched = false;
         foreach (var value in values)
         {
-            var token = LeadKeyValues.CookieToken(value);
+            var token = LeadKeyPolicy.CookieToken(value);
             if (tokens.Any(t => string.Equals(t, token, StringComparison.Ordinal) || string.Equals(t, value, StringComparison.Ordinal)))
             {
                 matched = true;

@@ -1,3 +1,4 @@
+using KarteMarketo.Grains.Identity;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Contracts.LeadSync;
@@ -147,7 +148,7 @@ public sealed partial class LeadUpsertDispatcherGrain(
             var cookie = LeadPayload.FromJson(row.Payload).Cookie!;
             // Associations belong to the instance and to the cookie's token: part (API.md, "Lead identity rules").
             var instance = settings.Marketo.InstanceId;
-            var token = LeadKeyValues.CookieToken(cookie);
+            var token = LeadKeyPolicy.CookieToken(cookie);
             var now = Time.GetUtcNow();
             var result = synced ?? (row.Result as JsonObject)?.DeepClone().AsObject() ?? [];
             if (pause is { } wait)

@@ -14,7 +14,7 @@ namespace KarteMarketo.Server.Admin.Pages;
 /// <summary><c>/admin/projects/{projectId}/status</c>: lookup results counted by result and the last errors (as
 /// <c>GET …/sync</c> answers them: the same <see cref="SyncStatusService"/>), segment counts, and a user looked up by
 /// user id or email, shown as <c>GET …/users/{userId}</c> answers (the same handler builds it).</summary>
-public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProjectDirectory directory, SyncStatusService status) : ConsolePage
+public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IProjectDirectory directory, SyncStatusService status) : ConsolePage
 {
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -40,16 +40,15 @@ public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProject
 
         Query = string.IsNullOrWhiteSpace(user) ? null : user.Trim();
         if (Query is null) return Page();
-        var services = new UsersApi.UsersServices(grains, users);
         var candidates = new List<string> { Query };
-        if (Query.Contains('@') && LeadKeyValues.TryNormalizeEmail(Query, out var email, out _))
+        if (Query.Contains('@') && LeadKeyPolicy.TryNormalizeEmail(Query, out var email, out _))
         {
             var key = await grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(project, LeadKeyType.Email, email)).GetAsync();
             candidates.AddRange(key.LinkedUsers.Take(MaxUsersShown));
         }
         foreach (var id in candidates.Distinct(StringComparer.Ordinal))
         {
-            if (await UsersApi.GetUserAsync(project, id, services, cancellationToken) is { Result: Ok<UsersApi.UserInfoResponse> ok })
+            if (await UsersApi.GetUserAsync(project, id, users, cancellationToken) is { Result: Ok<UsersApi.UserInfoResponse> ok })
                 Users.Add(ok.Value!);
         }
         return Page();
