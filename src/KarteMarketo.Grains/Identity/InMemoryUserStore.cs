@@ -9,6 +9,10 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Project, string User), UserRow> _users = [];
 
+    /// <summary>How many users carry each key value, per project and key type, kept beside the rows so that counting a
+    /// project's distinct keys (a resync's estimate) does not walk every user.</summary>
+    private readonly Dictionary<(string Project, LeadKeyType Type), Dictionary<string, int>> _keyUsers = [];
+
     private sealed class UserRow(string userId)
     {
         public string UserId { get; } = userId;
@@ -42,10 +46,16 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
                 if (replaced.Count > 0)
                 {
                     row.Keys.RemoveAll(k => k.Type == type && k.Value != value);
+                    foreach (var old in replaced) Unref(projectId, type, old);
                     if (row.SyncedBy == type) row.ClearLead();
                 }
             }
-            if (!row.Keys.Contains(key)) row.Keys.Add(key);
+            if (!row.Keys.Contains(key))
+            {
+                row.Keys.Add(key);
+                var refs = KeyUsers(projectId, type);
+                refs[value] = refs.GetValueOrDefault(value) + 1;
+            }
             return Task.FromResult(replaced);
         }
     }
@@ -55,9 +65,11 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         lock (_gate)
         {
-            if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value))
-                && row.SyncedBy == type && leadId is not null && row.LeadId == leadId)
-                row.ClearLead();
+            if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value)))
+            {
+                Unref(projectId, type, value);
+                if (row.SyncedBy == type && leadId is not null && row.LeadId == leadId) row.ClearLead();
+            }
         }
         return Task.CompletedTask;
     }
@@ -110,10 +122,21 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         lock (_gate)
         {
-            return Task.FromResult(_users.Where(kv => kv.Key.Project == projectId)
-                .SelectMany(kv => kv.Value.Keys).Where(k => k.Type == type).Select(k => k.Value)
-                .Distinct(StringComparer.Ordinal).Count());
+            return Task.FromResult(_keyUsers.TryGetValue((projectId, type), out var refs) ? refs.Count : 0);
         }
+    }
+
+    private Dictionary<string, int> KeyUsers(string projectId, LeadKeyType type)
+    {
+        if (!_keyUsers.TryGetValue((projectId, type), out var refs)) _keyUsers[(projectId, type)] = refs = new(StringComparer.Ordinal);
+        return refs;
+    }
+
+    private void Unref(string projectId, LeadKeyType type, string value)
+    {
+        var refs = KeyUsers(projectId, type);
+        if (refs.TryGetValue(value, out var n) && n > 1) refs[value] = n - 1;
+        else refs.Remove(value);
     }
 
     public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
