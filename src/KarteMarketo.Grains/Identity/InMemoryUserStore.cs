@@ -9,6 +9,9 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Project, string User), UserRow> _users = [];
 
+    /// <summary>Each key's users in link order (the index <c>user_keys_by_key</c> is in PostgreSQL).</summary>
+    private readonly Dictionary<(string Project, LeadKeyType Type, string Value), List<string>> _keyUsers = [];
+
     private sealed class UserRow(string userId)
     {
         public string UserId { get; } = userId;
@@ -42,10 +45,16 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
                 if (replaced.Count > 0)
                 {
                     row.Keys.RemoveAll(k => k.Type == type && k.Value != value);
+                    foreach (var old in replaced) RemoveKeyUser(projectId, type, old, userId);
                     if (row.SyncedBy == type) row.ClearLead();
                 }
             }
-            if (!row.Keys.Contains(key)) row.Keys.Add(key);
+            if (!row.Keys.Contains(key))
+            {
+                row.Keys.Add(key);
+                if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers)) _keyUsers[(projectId, type, value)] = keyUsers = [];
+                keyUsers.Add(userId);
+            }
             return Task.FromResult(replaced);
         }
     }
@@ -55,11 +64,32 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         lock (_gate)
         {
-            if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value))
-                && row.SyncedBy == type && leadId is not null && row.LeadId == leadId)
-                row.ClearLead();
+            if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value)))
+            {
+                RemoveKeyUser(projectId, type, value, userId);
+                if (row.SyncedBy == type && leadId is not null && row.LeadId == leadId) row.ClearLead();
+            }
         }
         return Task.CompletedTask;
+    }
+
+    private void RemoveKeyUser(string projectId, LeadKeyType type, string value, string userId)
+    {
+        if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers)) return;
+        keyUsers.Remove(userId);
+        if (keyUsers.Count == 0) _keyUsers.Remove((projectId, type, value));
+    }
+
+    public Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> users = _keyUsers.TryGetValue((projectId, type, value), out var keyUsers)
+                ? [.. keyUsers.Skip(Math.Max(0, keyUsers.Count - limit))]
+                : [];
+            return Task.FromResult(users);
+        }
     }
 
     public Task<IReadOnlyList<string>> ClearLeadAsync(string projectId, IReadOnlyCollection<string> userIds, LeadKeyType syncedBy,
