@@ -67,8 +67,7 @@ public sealed partial class SyncResultsGrain(
         }
         Prune(HourOf(time.GetUtcNow()));
         _dirty = true;
-        // One write per delay however many batches arrive in it.
-        _writeTimer ??= this.RegisterGrainTimer(WriteAsync, new GrainTimerCreationOptions(WriteDelay, Timeout.InfiniteTimeSpan));
+        ScheduleWrite();
         return Task.CompletedTask;
     }
 
@@ -98,23 +97,32 @@ public sealed partial class SyncResultsGrain(
         }
     }
 
-    private async Task WriteAsync(CancellationToken cancellationToken)
+    private async Task WriteAsync()
     {
-        _writeTimer?.Dispose();
-        _writeTimer = null;
-        if (!_dirty) return;
-        _dirty = false;
         try
         {
-            await state.WriteStateAsync(cancellationToken);
+            if (!_dirty) return;
+            _dirty = false;
+            // Not the timer's token: disposing the one-shot timer below cancels it, and the write must not be cut short.
+            await state.WriteStateAsync();
         }
         catch (Exception ex)
         {
-            // Counts are statistics: try again with the next batch rather than fail anything.
+            // Counts are statistics: keep them in memory and try again after the delay rather than fail anything.
             _dirty = true;
             LogWriteFailed(ex, this.GetPrimaryKeyString());
         }
+        finally
+        {
+            _writeTimer?.Dispose();
+            _writeTimer = null;
+            if (_dirty) ScheduleWrite();
+        }
     }
+
+    /// <summary>One write per delay however many batches arrive in it.</summary>
+    private void ScheduleWrite() =>
+        _writeTimer ??= this.RegisterGrainTimer(WriteAsync, new GrainTimerCreationOptions(WriteDelay, Timeout.InfiniteTimeSpan));
 
     private void Prune(long nowHour)
     {
