@@ -17,13 +17,7 @@ public sealed class OutboxRetry(IOutboxStore store, IGrainFactory grains, TimePr
     {
         var count = await store.RetryFailedAsync(projectId, kind, ids, MaxRows, time.GetUtcNow(), cancellationToken);
         if (count == 0) return 0;
-        IOutboxDispatcherGrain dispatcher = kind switch
-        {
-            OutboxKind.Activities => grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(projectId)),
-            OutboxKind.Leads => grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(projectId)),
-            _ => grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(projectId)),
-        };
-        await dispatcher.WakeAsync(count);
+        await OutboxIntake.DispatcherOf(grains, projectId, kind).WakeAsync(count);
         return count;
     }
 }

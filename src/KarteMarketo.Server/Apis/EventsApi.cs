@@ -1,15 +1,12 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Contracts.Projects;
 using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
 using KarteMarketo.Grains.Telemetry;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Orleans;
 
 namespace KarteMarketo.Server.Apis;
 
@@ -17,9 +14,6 @@ public static class EventsApi
 {
     /// <summary>Most events in one request.</summary>
     public const int MaxEventsPerRequest = 1_000;
-
-    /// <summary>Most grain calls in flight for one request: enough to keep the silo busy, few enough not to flood it.</summary>
-    public const int MaxFanOut = 64;
 
     /// <summary>Requests of identify events only, by how they were answered: <c>path=shortcut</c> (no grain call) or
     /// <c>path=grain</c>.</summary>
@@ -38,15 +32,8 @@ public static class EventsApi
     /// <summary>The answer: how many events were accepted.</summary>
     public sealed record EventsAccepted(int Accepted);
 
-    /// <summary>What the endpoint uses.</summary>
-    public sealed record EventsServices(IGrainFactory Grains, IUserStore Users, PeriodicSyncIntake PeriodicSync,
-        IdentifyShortcuts Shortcuts, TimeProvider Time);
-
-    /// <summary>One checked event: the user, and for identify events the normalised keys.</summary>
-    private sealed record Identify(string UserId, string? Email, string? Cookie);
-
     internal static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> PostEventsAsync(
-        string projectId, HttpContext context, [AsParameters] EventsServices services, CancellationToken cancellationToken)
+        string projectId, HttpContext context, IdentifyIntake intake, CancellationToken cancellationToken)
     {
         var bytes = await JsonBody.ReadUtf8Async(context.Request, cancellationToken);
         if (!bytes.IsOk) return bytes.Problem;
@@ -55,56 +42,21 @@ public static class EventsApi
 
         // The hot path (issue 18): identify events read straight from the bytes (source-generated, no JsonNode); where
         // every one of them is known to change nothing (IdentifyShortcuts) the answer needs no grain call.
-        List<Identify> identifies;
-        int count;
-        HashSet<string> seenUsers;
-        if (IdentifyEvents.TryRead(bytes.Value) is { } fast)
+        if (IdentifyEvents.TryRead(bytes.Value) is not { } fast || CheckFast(fast) is not { } identifies)
+            return await SlowPathAsync(projectId, record, bytes.Value, intake, cancellationToken);
+        if (await intake.TryShortcutAsync(projectId, record, identifies, cancellationToken))
         {
-            if (await TryShortcutAsync(projectId, record, fast, services, cancellationToken))
-            {
-                IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "shortcut"));
-                return Accepted(fast.Length);
-            }
-            if (CheckFast(fast) is not { } checkedFast) return await SlowPathAsync(projectId, record, bytes.Value, services, cancellationToken);
-            IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "grain"));
-            identifies = checkedFast;
-            count = fast.Length;
-            seenUsers = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
+            IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "shortcut"));
+            return Accepted(fast.Length);
         }
-        else
-        {
-            return await SlowPathAsync(projectId, record, bytes.Value, services, cancellationToken);
-        }
-        return await StoreAsync(projectId, record.Settings, count, identifies, seenUsers, services, cancellationToken);
+        IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "grain"));
+        // Stored before the 202.
+        await intake.AcceptAsync(projectId, record.Settings, identifies, new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal),
+            cancellationToken);
+        return Accepted(fast.Length);
     }
 
     private static Accepted<EventsAccepted> Accepted(int count) => TypedResults.Accepted((string?)null, new EventsAccepted(count));
-
-    /// <summary>Every event an identify of a key this silo's grain says is linked to the user and inside its window
-    /// (and of an email this silo queued for the periodic sync lately): nothing to do, nothing to store.</summary>
-    private static async ValueTask<bool> TryShortcutAsync(string projectId, ProjectRecord record, IdentifyEvent[] events,
-        EventsServices services, CancellationToken cancellationToken)
-    {
-        var settings = record.Settings;
-        var now = services.Time.GetUtcNow();
-        var periodic = settings.PeriodicSync.Enabled;
-        List<string>? toQueue = null;
-        foreach (var e in events)
-        {
-            if (!TryNormalize(e, out var userId, out var email, out var cookie)) return false;
-            var keys = LeadKeyPolicy.ForIdentify(email, cookie);
-            if (!services.Shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, keys.LookupType, keys.LookupValue), userId,
-                    keys.CookieFallback is not null, record.Version, now))
-                return false;
-            if (keys.LinkedCookie is { } linked && !services.Shortcuts.IsLinked(new LeadKeyId(projectId, LeadKeyType.Cookie, linked), userId, record.Version))
-                return false;
-            if (periodic && email is not null && !services.PeriodicSync.IsRecentlyQueued(projectId, settings, email)) (toQueue ??= []).Add(email);
-        }
-        // Only the periodic-sync queue (a store write, no grain call) may still need these, once per silo per 10 s.
-        if (toQueue is not null)
-            await services.PeriodicSync.AddAsync(projectId, settings, toQueue.Distinct(StringComparer.Ordinal).ToList(), cancellationToken);
-        return true;
-    }
 
     /// <summary>An identify event that passes every check the slow path makes, with its keys normalised.</summary>
     private static bool TryNormalize(IdentifyEvent e, out string userId, out string? email, out string? cookie)
@@ -120,20 +72,20 @@ public static class EventsApi
     }
 
     /// <summary>The fast-read events as checked identifies, or null where one fails a check (the slow path then names it).</summary>
-    private static List<Identify>? CheckFast(IdentifyEvent[] events)
+    private static List<IdentifyInput>? CheckFast(IdentifyEvent[] events)
     {
-        var list = new List<Identify>(events.Length);
+        var list = new List<IdentifyInput>(events.Length);
         foreach (var e in events)
         {
             if (!TryNormalize(e, out var userId, out var email, out var cookie)) return null;
-            list.Add(new Identify(userId, email, cookie));
+            list.Add(new IdentifyInput(userId, email, cookie));
         }
         return list;
     }
 
     /// <summary>Any body: parsed as a node and checked event by event, each problem named by its path.</summary>
     private static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> SlowPathAsync(string projectId, ProjectRecord record,
-        byte[] bytes, EventsServices services, CancellationToken cancellationToken)
+        byte[] bytes, IdentifyIntake intake, CancellationToken cancellationToken)
     {
         var body = JsonBody.ParseNode(bytes);
         if (!body.IsOk) return body.Problem;
@@ -154,53 +106,21 @@ public static class EventsApi
                 return Problems.Validation("$", "must be an event object or an array of events");
         }
 
-        var identifies = new List<Identify>();
+        var identifies = new List<IdentifyInput>();
         var seenUsers = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (node, path) in items)
         {
-            var parsed = Check(node, path, errors);
-            if (parsed is null) continue;
+            if (Check(node, path, errors) is not { } parsed) continue;
             seenUsers.Add(parsed.UserId);
             if (parsed.Email is not null || parsed.Cookie is not null) identifies.Add(parsed);
         }
         if (errors.HasErrors) return Problems.Validation(errors, "One or more events are invalid; see errors. No event was accepted.");
-        return await StoreAsync(projectId, record.Settings, items.Count, identifies, seenUsers, services, cancellationToken);
+        // Stored before the 202.
+        await intake.AcceptAsync(projectId, record.Settings, identifies, seenUsers, cancellationToken);
+        return Accepted(items.Count);
     }
 
-    private static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> StoreAsync(string projectId, ProjectSettings settings,
-        int count, List<Identify> identifies, HashSet<string> seenUsers, EventsServices services, CancellationToken cancellationToken)
-    {
-        // Stored before the 202: users that only sent other events are recorded as seen; identify links are written
-        // by the key grains (which skip what they already have, so repeats cost no storage write).
-        var linked = new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal);
-        var others = seenUsers.Where(u => !linked.Contains(u)).ToList();
-        if (others.Count > 0) await services.Users.TouchUsersAsync(projectId, others, cancellationToken);
-
-        var distinct = identifies.Distinct().ToList();
-        if (settings.PeriodicSync.Enabled)
-            await services.PeriodicSync.AddAsync(projectId, settings,
-                distinct.Where(i => i.Email is not null).Select(i => i.Email!).Distinct(StringComparer.Ordinal).ToList(), cancellationToken);
-        await Parallel.ForEachAsync(distinct, new ParallelOptions { MaxDegreeOfParallelism = MaxFanOut, CancellationToken = cancellationToken },
-            async (identify, _) => await IdentifyAsync(services.Grains, projectId, identify));
-
-        return Accepted(count);
-    }
-
-    /// <summary>The keys <see cref="LeadKeyPolicy.ForIdentify"/> names: the looked-up key gets the identify (with the
-    /// cookie as its fallback), the cookie beside an email is only linked. Each key grain decides from the settings
-    /// whether a realtime lookup is due.</summary>
-    private static Task IdentifyAsync(IGrainFactory grains, string projectId, Identify identify)
-    {
-        var keys = LeadKeyPolicy.ForIdentify(identify.Email, identify.Cookie);
-        var lookup = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, keys.LookupType, keys.LookupValue))
-            .IdentifyAsync(new IdentifyCommand(identify.UserId, keys.CookieFallback));
-        if (keys.LinkedCookie is null) return lookup;
-        var cookie = grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, LeadKeyType.Cookie, keys.LinkedCookie))
-            .LinkUserAsync(identify.UserId);
-        return Task.WhenAll(lookup, cookie);
-    }
-
-    private static Identify? Check(JsonNode? node, string path, ValidationErrors errors)
+    private static IdentifyInput? Check(JsonNode? node, string path, ValidationErrors errors)
     {
         string At(string member) => path.Length == 0 ? member : $"{path}.{member}";
         if (node is not JsonObject item)
@@ -237,7 +157,7 @@ public static class EventsApi
             }
         }
 
-        return errors.Count > before || userId is null ? null : new Identify(userId, email, cookie);
+        return errors.Count > before || userId is null ? null : new IdentifyInput(userId, email, cookie);
     }
 
     private static string? ReadString(JsonObject item, string member, string path, ValidationErrors errors, bool required)

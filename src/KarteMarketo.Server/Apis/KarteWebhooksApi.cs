@@ -13,7 +13,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace KarteMarketo.Server.Apis;
 
-public static partial class KarteWebhooksApi
+public static class KarteWebhooksApi
 {
     /// <summary>Endpoints: KARTE webhooks to custom activities, and their status.</summary>
     public static IEndpointRouteBuilder MapKarteWebhooksApi(this IEndpointRouteBuilder app)
@@ -31,11 +31,8 @@ public static partial class KarteWebhooksApi
         return app;
     }
 
-    /// <summary>What the activity endpoints use.</summary>
-    public sealed record ActivityServices(IOutboxStore Outbox, IGrainFactory Grains, TimeProvider Time, ILoggerFactory LoggerFactory);
-
     internal static async Task<Results<Accepted<JsonObject>, ProblemHttpResult>> PostAsync(
-        string projectId, HttpContext context, [AsParameters] ActivityServices services, CancellationToken cancellationToken)
+        string projectId, HttpContext context, OutboxIntake outbox, TimeProvider time, CancellationToken cancellationToken)
     {
         var body = await JsonBody.ReadNodeAsync(context.Request, cancellationToken);
         if (!body.IsOk) return body.Problem;
@@ -44,7 +41,7 @@ public static partial class KarteWebhooksApi
         if (items is null || errors.HasErrors) return Problems.Validation(errors);
 
         var settings = context.GetProjectAccess().Record!.Settings;
-        var now = services.Time.GetUtcNow();
+        var now = time.GetUtcNow();
         var entries = new List<OutboxEntry>();
         var ignored = 0;
         foreach (var (item, prefix) in items)
@@ -56,32 +53,13 @@ public static partial class KarteWebhooksApi
         if (errors.HasErrors) return Problems.Validation(errors);
 
         // Stored before the answer: a database outage throws and the front door answers 503, so nothing is lost.
-        var added = entries.Count == 0
-            ? new HashSet<string>()
-            : await services.Outbox.EnqueueAsync(projectId, OutboxKind.Activities, entries, now, cancellationToken);
-        if (added.Count > 0)
-        {
-            await WakeAsync(services, projectId, added.Count);
-        }
+        var added = await outbox.EnqueueAsync(projectId, OutboxKind.Activities, entries, now, cancellationToken);
         return TypedResults.Accepted((string?)null, new JsonObject
         {
             ["accepted"] = entries.Count,
             ["ignored"] = ignored,
-            ["duplicates"] = entries.Count - added.Count,
+            ["duplicates"] = entries.Count - added,
         });
-    }
-
-    private static async Task WakeAsync(ActivityServices services, string projectId, int added)
-    {
-        try
-        {
-            await services.Grains.GetGrain<IActivityDispatcherGrain>(GrainKeys.ActivityDispatcher(projectId)).WakeAsync(added);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The rows are stored; the outbox scan wakes the dispatcher later.
-            LogWakeFailed(services.LoggerFactory.CreateLogger(typeof(KarteWebhooksApi)), ex, projectId);
-        }
     }
 
     /// <summary>One KARTE event: null when it is not mapped (ignored) or invalid (errors added).</summary>
@@ -170,7 +148,7 @@ public static partial class KarteWebhooksApi
     }
 
     internal static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> ListAsync(
-        string projectId, HttpRequest request, IOutboxStore outbox, CancellationToken cancellationToken)
+        string projectId, HttpRequest request, OutboxIntake outbox, CancellationToken cancellationToken)
     {
         if (!OutboxHttp.TryReadLimit(request, out var limit, out var problem)) return problem!;
         if (!OutboxHttp.TryReadStatus(request, [OutboxStatus.Pending, OutboxStatus.Delivered, OutboxStatus.Failed], out var statuses, out problem))
@@ -178,7 +156,4 @@ public static partial class KarteWebhooksApi
         var rows = await outbox.ListAsync(projectId, OutboxKind.Activities, statuses, limit, cancellationToken);
         return TypedResults.Ok(new JsonObject { ["activities"] = new JsonArray([.. rows.Select(r => (JsonNode)OutboxHttp.Render(r))]) });
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Activities of {ProjectId} are stored but their dispatcher could not be woken; the outbox scan will")]
-    private static partial void LogWakeFailed(ILogger logger, Exception ex, string projectId);
 }

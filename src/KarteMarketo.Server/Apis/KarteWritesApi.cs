@@ -20,7 +20,7 @@ public static class KarteWritesApi
     }
 
     internal static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> ListAsync(
-        string projectId, HttpRequest request, IOutboxStore outbox, IGrainFactory grains, CancellationToken cancellationToken)
+        string projectId, HttpRequest request, OutboxIntake outbox, IGrainFactory grains, CancellationToken cancellationToken)
     {
         if (!OutboxHttp.TryReadLimit(request, out var limit, out var problem)) return problem!;
         if (!OutboxHttp.TryReadStatus(request, [OutboxStatus.Pending, OutboxStatus.Delivered, OutboxStatus.Failed], out var statuses, out problem))

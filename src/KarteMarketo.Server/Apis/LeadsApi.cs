@@ -12,7 +12,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace KarteMarketo.Server.Apis;
 
-public static partial class LeadsApi
+public static class LeadsApi
 {
     private const int MaxFieldNameLength = 255;
 
@@ -32,11 +32,8 @@ public static partial class LeadsApi
         return app;
     }
 
-    /// <summary>What the lead endpoints use.</summary>
-    public sealed record LeadServices(IOutboxStore Outbox, IGrainFactory Grains, TimeProvider Time, ILoggerFactory LoggerFactory);
-
     internal static async Task<Results<Accepted<JsonObject>, ProblemHttpResult>> PostAsync(
-        string projectId, HttpContext context, [AsParameters] LeadServices services, CancellationToken cancellationToken)
+        string projectId, HttpContext context, OutboxIntake outbox, TimeProvider time, CancellationToken cancellationToken)
     {
         var idempotencyKey = context.Request.Headers["Idempotency-Key"].ToString();
         if (idempotencyKey.Length > OutboxHttp.MaxIdLength)
@@ -58,23 +55,12 @@ public static partial class LeadsApi
         }
         if (errors.HasErrors) return Problems.Validation(errors);
 
-        var now = services.Time.GetUtcNow();
-        var added = await services.Outbox.EnqueueAsync(projectId, OutboxKind.Leads, entries, now, cancellationToken);
-        if (added.Count > 0)
-        {
-            try
-            {
-                await services.Grains.GetGrain<ILeadUpsertDispatcherGrain>(GrainKeys.LeadUpsertDispatcher(projectId)).WakeAsync(added.Count);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogWakeFailed(services.LoggerFactory.CreateLogger(typeof(LeadsApi)), ex, projectId);
-            }
-        }
+        // Stored before the 202; the dispatcher is woken (or, failing that, the outbox scan finds the rows).
+        var added = await outbox.EnqueueAsync(projectId, OutboxKind.Leads, entries, time.GetUtcNow(), cancellationToken);
         return TypedResults.Accepted((string?)null, new JsonObject
         {
             ["accepted"] = entries.Count,
-            ["duplicates"] = entries.Count - added.Count,
+            ["duplicates"] = entries.Count - added,
         });
     }
 
@@ -122,7 +108,7 @@ public static partial class LeadsApi
     }
 
     internal static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> ListAsync(
-        string projectId, HttpRequest request, IOutboxStore outbox, CancellationToken cancellationToken)
+        string projectId, HttpRequest request, OutboxIntake outbox, CancellationToken cancellationToken)
     {
         if (!OutboxHttp.TryReadLimit(request, out var limit, out var problem)) return problem!;
         if (!OutboxHttp.TryReadStatus(request, [OutboxStatus.Pending, OutboxStatus.Delivered, OutboxStatus.Skipped, OutboxStatus.Failed],
@@ -131,7 +117,4 @@ public static partial class LeadsApi
         var rows = await outbox.ListAsync(projectId, OutboxKind.Leads, statuses, limit, cancellationToken);
         return TypedResults.Ok(new JsonObject { ["leads"] = new JsonArray([.. rows.Select(r => (JsonNode)OutboxHttp.Render(r))]) });
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Lead upserts of {ProjectId} are stored but their dispatcher could not be woken; the outbox scan will")]
-    private static partial void LogWakeFailed(ILogger logger, Exception ex, string projectId);
 }

@@ -1,13 +1,8 @@
-using KarteMarketo.Marketo;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
-using KarteMarketo.Contracts;
-using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.Grains.Flows.MarketoActivities;
 using KarteMarketo.Grains.Flows.KarteWriteBack;
-using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -15,14 +10,10 @@ using Microsoft.Net.Http.Headers;
 
 namespace KarteMarketo.Server.Apis;
 
-public static partial class MarketoWebhooksApi
+/// <summary>The front door of flow 2 (Marketo webhook → KARTE event): reads and checks the webhook, then hands it to
+/// <see cref="MarketoActivityFlow"/>.</summary>
+public static class MarketoWebhooksApi
 {
-    public const string DefaultEventName = "marketo_activity";
-    public const string DefaultTimeZone = MarketoLimits.DayTimeZoneId;
-
-    /// <summary>Fields whose value is the time of the activity (Marketo's <c>{{system.dateTime}}</c> and the like).</summary>
-    private static readonly string[] TimeFields = ["dateTime", "activityDate", "datetime", "activity_date", "date_time"];
-
     /// <summary>Endpoints: Marketo webhooks to events.</summary>
     public static IEndpointRouteBuilder MapMarketoWebhooksApi(this IEndpointRouteBuilder app)
     {
@@ -32,12 +23,8 @@ public static partial class MarketoWebhooksApi
         return app;
     }
 
-    /// <summary>What the webhook endpoint uses.</summary>
-    public sealed record WebhookServices(IWebhookEventStore Events, IUserStore Users, IGrainFactory Grains, TimeProvider Time,
-        KarteWriteBackService Karte);
-
     internal static async Task<Results<Ok<JsonObject>, ProblemHttpResult>> PostAsync(
-        string projectId, HttpContext context, [AsParameters] WebhookServices services, CancellationToken cancellationToken)
+        string projectId, HttpContext context, MarketoActivityFlow flow, CancellationToken cancellationToken)
     {
         var request = context.Request;
         var idempotencyKey = request.Headers["Idempotency-Key"].ToString();
@@ -46,7 +33,7 @@ public static partial class MarketoWebhooksApi
         var body = read.Body!;
 
         var errors = new ValidationErrors();
-        var eventName = DefaultEventName;
+        var eventName = MarketoActivityFlow.DefaultEventName;
         if (body["event_name"] is { } nameNode)
         {
             if (nameNode.GetValueKind() != JsonValueKind.String) errors.Add("event_name", "must be a string");
@@ -85,30 +72,11 @@ public static partial class MarketoWebhooksApi
         if (!errors.HasErrors && email is null && leadId is null && cookie is null)
             errors.Add("email", "one of email, leadId or marketo_cookie is required");
 
-        var zone = ZoneOf(context.GetProjectAccess().Record?.Settings.Marketo.TimeZone);
-        var values = new JsonObject();
-        DateTimeOffset? occurredAt = null;
-        foreach (var (name, value) in body)
-        {
-            if (name is "event_name" or "dedupe_key") continue;
-            var converted = value?.DeepClone();
-            if (value is JsonValue && value.GetValueKind() == JsonValueKind.String && TryReadMarketoTime(value.GetValue<string>(), zone, out var at))
-            {
-                converted = JsonValue.Create(at.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture));
-                if (TimeFields.Contains(name, StringComparer.Ordinal)) occurredAt ??= at;
-            }
-            values[name] = converted;
-        }
         if (errors.HasErrors) return Problems.Validation(errors);
 
-        var instance = context.GetProjectAccess().Record!.Settings.Marketo.InstanceId;
-        var users = await FindUsersAsync(services, projectId, instance, email, leadId, cookie, cancellationToken);
-        var recorded = await services.Events.RecordAsync(new NewWebhookEvent(projectId, dedupeKey, eventName, values, email, leadId,
-            cookie, users, services.Time.GetUtcNow(), occurredAt), cancellationToken);
-        // Stored for KARTE before the 200, for every user the event is recorded on. Also for a repeat: the first
-        // delivery may have ended between the two writes, and the delivery ids (event id and user) make it a no-op.
-        await services.Karte.EnqueueEventsAsync(projectId,
-            [.. recorded.UserIds.Select(u => KarteWriteBackService.WebhookEvent(recorded.EventId, u, eventName, values))], cancellationToken);
+        var settings = context.GetProjectAccess().Record!.Settings;
+        var recorded = await flow.RecordAsync(projectId, settings, new MarketoWebhook(eventName, dedupeKey, email, leadId, cookie, body),
+            cancellationToken);
 
         // Never an empty body: Marketo treats one as a failed call.
         var response = new JsonObject
@@ -118,21 +86,6 @@ public static partial class MarketoWebhooksApi
         };
         if (!recorded.Created) response["duplicate"] = true;
         return TypedResults.Ok(response);
-    }
-
-    /// <summary>The users of the first place <see cref="LeadKeyPolicy.WebhookMatchOrder"/> names that has any (lead ids
-    /// of the project's current Marketo instance only).</summary>
-    private static async Task<IReadOnlyList<string>> FindUsersAsync(WebhookServices services, string projectId, string instance, string? email,
-        long? leadId, string? cookie, CancellationToken cancellationToken)
-    {
-        foreach (var match in LeadKeyPolicy.WebhookMatchOrder(email, leadId, cookie))
-        {
-            IReadOnlyList<string> users = match.Key is { } key
-                ? (await services.Grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, key.Type, key.Value)).GetAsync()).LinkedUsers
-                : await services.Users.FindUsersByLeadIdAsync(projectId, instance, match.LeadId!.Value, cancellationToken);
-            if (users.Count > 0) return users;
-        }
-        return [];
     }
 
     /// <summary>The body as a JSON object, from JSON or from <c>application/x-www-form-urlencoded</c>.</summary>
@@ -189,40 +142,5 @@ public static partial class MarketoWebhooksApi
             _ => null,
         };
         return string.IsNullOrWhiteSpace(text) ? null : text.Trim();
-    }
-
-    private static TimeZoneInfo ZoneOf(string? id)
-    {
-        try
-        {
-            return TimeZoneInfo.FindSystemTimeZoneById(string.IsNullOrWhiteSpace(id) ? DefaultTimeZone : id);
-        }
-        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
-        {
-            return TimeZoneInfo.FindSystemTimeZoneById(DefaultTimeZone);
-        }
-    }
-
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?$")]
-    private static partial Regex LocalDateTime();
-
-    /// <summary>
-    /// A time written the way <c>{{system.dateTime}}</c> renders it (<c>2013-08-08 16:36:13</c>): no offset, in the
-    /// Marketo instance's time zone. Read in <paramref name="zone"/>; times that carry an offset are left as they are.
-    /// </summary>
-    internal static bool TryReadMarketoTime(string text, TimeZoneInfo zone, out DateTimeOffset at)
-    {
-        at = default;
-        var trimmed = text.Trim();
-        if (!LocalDateTime().IsMatch(trimmed) ||
-            !DateTime.TryParse(trimmed.Replace(' ', 'T'), CultureInfo.InvariantCulture, DateTimeStyles.None, out var local))
-            return false;
-        local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
-        // In the autumn's repeated hour the earlier (daylight) reading is taken; a time in the spring gap is moved
-        // forward by the gap, as a wall clock would be.
-        if (zone.IsInvalidTime(local)) local = local.AddHours(1);
-        var offset = zone.IsAmbiguousTime(local) ? zone.GetAmbiguousTimeOffsets(local).Max() : zone.GetUtcOffset(local);
-        at = new DateTimeOffset(local, offset);
-        return true;
     }
 }

@@ -3,9 +3,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
+using KarteMarketo.Grains.Flows.LeadSync;
 using KarteMarketo.Grains.Identity;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Orleans;
 
 namespace KarteMarketo.Server.Apis;
 
@@ -38,29 +38,25 @@ public static class UsersApi
 
     public sealed record SegmentResponse(string Segment, long Count, IReadOnlyList<string> Users, string? Next);
 
-    public sealed record UsersServices(IGrainFactory Grains, IUserStore Users);
-
     internal static async Task<Results<Ok<UserInfoResponse>, ProblemHttpResult>> GetUserAsync(
-        string projectId, string userId, [AsParameters] UsersServices services, CancellationToken cancellationToken)
+        string projectId, string userId, UserInfoService users, CancellationToken cancellationToken)
     {
         // Routing leaves an encoded slash encoded; user ids may contain one.
         userId = userId.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
-        var stored = await services.Users.GetUserInfoAsync(projectId, userId, cancellationToken);
-        if (stored is null) return Problems.NotFound($"User '{userId}' has not been seen in project '{projectId}'.");
-
-        var keys = await services.Users.GetKeysAsync(projectId, userId, cancellationToken);
-        var chosen = await LeadKeyPolicy.KeySpeakingForUserAsync(keys, key => KeyGrain(services.Grains, projectId, key).GetAsync());
+        if (await users.GetAsync(projectId, userId, cancellationToken) is not { } info)
+            return Problems.NotFound($"User '{userId}' has not been seen in project '{projectId}'.");
+        var stored = info.Stored;
 
         var identify = stored.IdentifyJson is null ? new JsonObject() : JsonNode.Parse(stored.IdentifyJson)!.AsObject();
-        var sync = chosen is { } c
-            ? new SyncBlock(c.Key.Type.ToKeyword(), c.View.LastRequestAt, c.View.NextEligibleAt, ResultName(c.View.LastResult),
-                c.View.LastError, stored.SyncedBy?.ToKeyword(), c.View.DroppedLinks > 0 ? c.View.DroppedLinks : null)
+        var sync = info is { Key: { } key, KeyView: { } view }
+            ? new SyncBlock(key.Type.ToKeyword(), view.LastRequestAt, view.NextEligibleAt, ResultName(view.LastResult),
+                view.LastError, stored.SyncedBy?.ToKeyword(), view.DroppedLinks > 0 ? view.DroppedLinks : null)
             : new SyncBlock(null, null, null, null, null, stored.SyncedBy?.ToKeyword());
         return TypedResults.Ok(new UserInfoResponse(userId, identify, sync));
     }
 
     internal static async Task<Results<Ok<SegmentResponse>, ProblemHttpResult>> GetSegmentAsync(
-        string projectId, string segment, int? limit, string? after, [AsParameters] UsersServices services,
+        string projectId, string segment, int? limit, string? after, UserInfoService users,
         CancellationToken cancellationToken)
     {
         UserSegment? which = segment switch
@@ -78,7 +74,7 @@ public static class UsersApi
         if (after is not null && !TryDecodeCursor(after, out afterUser)) errors.Add("after", "is not a cursor from a previous page");
         if (errors.HasErrors) return Problems.Validation(errors);
 
-        var page = await services.Users.GetSegmentAsync(projectId, which.Value, pageSize, afterUser, cancellationToken);
+        var page = await users.GetSegmentAsync(projectId, which.Value, pageSize, afterUser, cancellationToken);
         return TypedResults.Ok(new SegmentResponse(segment, page.Count, page.Users, page.Next is null ? null : EncodeCursor(page.Next)));
     }
 
@@ -108,7 +104,4 @@ public static class UsersApi
         SyncResult.Deferred => "deferred",
         _ => null,
     };
-
-    private static ILeadKeyGrain KeyGrain(IGrainFactory grains, string projectId, UserKey key) =>
-        grains.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(projectId, key.Type, key.Value));
 }

@@ -24,6 +24,8 @@ public static class OrleansSetup
         var clusterId = configuration["Orleans:ClusterId"] ?? "kartemarketo";
         var serviceId = configuration["Orleans:ServiceId"] ?? "kartemarketo";
         var isDevelopment = builder.Environment.IsDevelopment();
+        // Read now, not when the silo starts: a missing or bad certificate stops the host before anything listens.
+        var tls = SiloTls.Load(configuration, TimeProvider.System);
 
         if (storage.UsesPostgres && configuration.GetValue("Database:MigrateOnStart", true))
         {
@@ -45,7 +47,7 @@ public static class OrleansSetup
                 });
                 // Listen on the advertised address only; on every interface only when asked (containers, where the
                 // advertised address is not the one bound). Nothing on these ports authenticates a peer unless
-                // Orleans:Tls is set, so they must not face the internet.
+                // Orleans:Tls is set (below), so without it they must not face the internet.
                 silo.ConfigureEndpoints(advertisedIp, siloPort, gatewayPort, listenOnAnyHostAddress: listenOnAny);
                 if (gatewayPort == 0) silo.Configure<EndpointOptions>(o => o.GatewayListeningEndpoint = null);
                 silo.UseAdoNetClustering(o =>
@@ -83,6 +85,9 @@ public static class OrleansSetup
                 silo.AddMemoryGrainStorage(StorageNames.Grains);
                 silo.UseInMemoryReminderService();
             }
+
+            // Mutual TLS between silos (Orleans:Tls:*): without it, anything that reaches the silo port can join.
+            if (tls is not null) silo.UseMutualTls(tls);
 
             // Plain JSON state, not Newtonsoft with assembly-qualified $type names that break on any rename.
             silo.UseSystemTextJsonGrainStorageSerializer();

@@ -26,6 +26,18 @@ public sealed class LostLookupRecoveryTests(KarteMarketoAppFactory app) : IClass
     private async Task<List<PendingLookup>> RecordsOfAsync(string projectId) =>
         (await Journal.FindOlderThanAsync(DateTimeOffset.MaxValue, 100_000)).Where(r => r.ProjectId == projectId).ToList();
 
+    /// <summary>What a silo killed right after accepting an identify leaves: the user linked, the key stored as
+    /// pending, the journal record; the queued lookup died with the silo's batcher.</summary>
+    private async Task StoreLostLookupAsync(SyncTestKit kit, string userId, string email, DateTimeOffset requestedAt)
+    {
+        await app.Services.GetRequiredService<IUserStore>().LinkKeyAsync(kit.ProjectId, userId, LeadKeyType.Email, email);
+        var key = GrainKeys.LeadKey(kit.ProjectId, LeadKeyType.Email, email);
+        var stored = new LeadKeyState { LinkedUsers = [userId], LastResult = SyncResult.Pending, LastRequestAt = requestedAt };
+        await app.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Grains)
+            .WriteStateAsync("lead-key-state", GrainId.Create("lead-key", key), new GrainState<LeadKeyState>(stored));
+        await Journal.MarkAsync(kit.ProjectId, LeadKeyType.Email, email, requestedAt);
+    }
+
     [Fact]
     public async Task A_lookup_lost_with_its_silo_is_queued_again_after_the_recovery_time_and_synced_once()
     {
@@ -33,14 +45,7 @@ public sealed class LostLookupRecoveryTests(KarteMarketoAppFactory app) : IClass
         await using var kit = await StartAsync(app, "lost-lookup", Settings(batchDelayMs: 1000), seed: s => leadId = s.SeedLead("lost@example.com"));
         var requestedAt = app.Time.GetUtcNow();
 
-        // What a silo killed right after accepting the identify leaves: the user linked, the key stored as pending,
-        // the journal record; the queued lookup died with the silo's batcher.
-        await app.Services.GetRequiredService<IUserStore>().LinkKeyAsync(kit.ProjectId, "lost-user", LeadKeyType.Email, "lost@example.com");
-        var key = GrainKeys.LeadKey(kit.ProjectId, LeadKeyType.Email, "lost@example.com");
-        var stored = new LeadKeyState { LinkedUsers = ["lost-user"], LastResult = SyncResult.Pending, LastRequestAt = requestedAt };
-        await app.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Grains)
-            .WriteStateAsync("lead-key-state", GrainId.Create("lead-key", key), new GrainState<LeadKeyState>(stored));
-        await Journal.MarkAsync(kit.ProjectId, LeadKeyType.Email, "lost@example.com", requestedAt);
+        await StoreLostLookupAsync(kit, "lost-user", "lost@example.com", requestedAt);
 
         // Before the recovery time nothing happens: the lookup may still be on its way.
         await kit.AdvanceAsync(TimeSpan.FromSeconds(45));
@@ -61,6 +66,33 @@ public sealed class LostLookupRecoveryTests(KarteMarketoAppFactory app) : IClass
         await kit.AdvanceAsync(TimeSpan.FromMinutes(5));
         await Task.Delay(300);
         Assert.Equal(1, kit.LookupCalls);
+        kit.AssertMarketoLimitsKept();
+    }
+
+    [Fact]
+    public async Task A_late_identify_of_a_key_whose_lookup_was_lost_repeats_nothing_and_the_journal_recovers_it_once()
+    {
+        long leadId = 0;
+        await using var kit = await StartAsync(app, "lost-late", Settings(batchDelayMs: 1000), seed: s => leadId = s.SeedLead("late@example.com"));
+        // Lost long ago (far beyond any window or time-out an identify could apply): pending, journalled, queued nowhere.
+        var requestedAt = app.Time.GetUtcNow() - TimeSpan.FromHours(1);
+        await StoreLostLookupAsync(kit, "late-user", "late@example.com", requestedAt);
+
+        // Identifies of the pending key (a known user and a new one) link the new user and start no second lookup:
+        // the window start and the journal record stay those of the lost lookup.
+        await kit.SendAsync([Identify("late-user", "late@example.com"), Identify("late-newcomer", "late@example.com")]);
+        var user = await kit.GetUserAsync("late-user");
+        Assert.Equal("pending", LastResultOf(user));
+        Assert.Equal(requestedAt, (DateTimeOffset)user!["sync"]!["lastRequestAt"]!);
+        Assert.Equal(new[] { requestedAt }, (await RecordsOfAsync(kit.ProjectId)).Select(r => r.RequestedAt));
+        Assert.Equal(0, kit.LookupCalls);
+
+        // The journal's recovery queues it again: one call, and both users get the lead.
+        await app.Services.GetRequiredService<PendingLookupRecovery>().ScanOnceAsync();
+        await kit.AdvanceUntilAsync(BatchDelay, async () => LeadIdOf(await kit.GetUserAsync("late-newcomer")) == leadId
+            && LeadIdOf(await kit.GetUserAsync("late-user")) == leadId, "both users synced", diagnostics: () => kit.DumpAsync("late-user", "late-newcomer"));
+        Assert.Equal(1, kit.LookupCalls);
+        Assert.Empty(await RecordsOfAsync(kit.ProjectId));
         kit.AssertMarketoLimitsKept();
     }
 

@@ -1,7 +1,7 @@
 using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Flows.CustomActivities;
 using KarteMarketo.Grains.Flows.LeadUpserts;
-using KarteMarketo.Server.Apis;
+using KarteMarketo.Grains.Flows.MarketoActivities;
 
 namespace KarteMarketo.FunctionalTests.Webhooks;
 
@@ -18,7 +18,7 @@ public sealed class MarketoTimeTests
     [InlineData("2026-03-08 02:30:00", "2026-03-08T03:30:00-05:00")] // the skipped hour: moved forward like a wall clock
     public void An_offset_less_time_is_read_in_the_instance_zone(string text, string expected)
     {
-        Assert.True(MarketoWebhooksApi.TryReadMarketoTime(text, Chicago, out var at));
+        Assert.True(MarketoActivityFlow.TryReadMarketoTime(text, Chicago, out var at));
         Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture), at);
         Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture).Offset, at.Offset);
     }
@@ -30,7 +30,7 @@ public sealed class MarketoTimeTests
     [InlineData("2026-11-28")]
     [InlineData("2026-13-45 99:00:00")]
     public void Other_values_are_left_alone(string text) =>
-        Assert.False(MarketoWebhooksApi.TryReadMarketoTime(text, Chicago, out _));
+        Assert.False(MarketoActivityFlow.TryReadMarketoTime(text, Chicago, out _));
 
     [Fact]
     public void Back_off_doubles_up_to_its_cap()

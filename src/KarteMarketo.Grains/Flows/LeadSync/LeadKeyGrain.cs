@@ -24,9 +24,6 @@ public sealed class LeadKeyGrain(
     IOptions<LeadSyncOptions> options,
     TimeProvider time) : Grain, ILeadKeyGrain, IIncomingGrainCallFilter
 {
-    /// <summary>A lookup still pending after this long was lost (its silo died): the key may be looked up again.</summary>
-    public static readonly TimeSpan StalePendingAfter = TimeSpan.FromMinutes(10);
-
     /// <summary>A key waiting in the backlog this long is taken as lost from it (a backlog row can only be lost with
     /// the embedded default's memory): an identify may then look it up again. A day and a bit: the longest wait is
     /// the one for Marketo's midnight.</summary>
@@ -91,7 +88,7 @@ public sealed class LeadKeyGrain(
         var realtime = RealtimeApplies(settings, _type);
         var noOpUntil = !realtime ? DateTimeOffset.MaxValue
             : S.LastRequestAt is not { } start ? DateTimeOffset.MinValue
-            : S.LastResult == SyncResult.Pending ? start + StalePendingAfter
+            : S.LastResult == SyncResult.Pending ? DateTimeOffset.MaxValue   // its answer (or its recovery) is a call here, which withdraws this
             : start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
         // Deferred into the backlog: identifies ask nothing until it has answered (see WaitingInBacklog).
         if (realtime && S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } backlogged && backlogged + BacklogTrustedFor > noOpUntil)
@@ -389,7 +386,9 @@ public sealed class LeadKeyGrain(
     private bool OutsideWindow(ProjectSettings settings, DateTimeOffset now)
     {
         if (S.LastRequestAt is not { } start) return true;
-        if (S.LastResult == SyncResult.Pending) return now - start >= StalePendingAfter;
+        // A pending lookup is answered, or (its batcher's silo died, its answer could not be handed over) queued again
+        // from the journal by PendingLookupRecovery and the silo takeover: it is never lost, so no identify repeats it.
+        if (S.LastResult == SyncResult.Pending) return false;
         return now >= start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds);
     }
 

@@ -8,7 +8,7 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 public static class LeadSyncServiceCollectionExtensions
 {
     /// <summary>The lead sync's services: the user store, pending-lookup journal and periodic-sync queue of the storage mode, the per-silo
-    /// field catalog, lookup executor, periodic-sync queue and intake, and the recovery of lost lookups (options section
+    /// field catalog, lookup executor, periodic-sync queue and intake, the identify intake and user-info reads of the front door, and the recovery of lost lookups (options section
     /// <c>LeadSync</c>). Needs the gateway (<c>IMarketoGateway</c>) and the project directory, which their own areas
     /// register.</summary>
     public static IServiceCollection AddLeadSync(this IServiceCollection services, AppStorageOptions storage)
@@ -32,6 +32,8 @@ public static class LeadSyncServiceCollectionExtensions
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
         services.AddSingleton<PeriodicSyncIntake>();
+        services.AddSingleton<IdentifyIntake>();
+        services.AddSingleton<UserInfoService>();
         services.AddSingleton<IdentifyShortcuts>();
         services.AddSingleton<PendingLookupRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<PendingLookupRecovery>());

@@ -13,7 +13,7 @@ namespace KarteMarketo.Server.Admin.Pages;
 
 /// <summary><c>/admin/projects/{projectId}/status</c>: segment counts, and a user looked up by user id or email, shown
 /// as <c>GET …/users/{userId}</c> answers (the same handler builds it).</summary>
-public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProjectDirectory directory) : ConsolePage
+public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IProjectDirectory directory) : ConsolePage
 {
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -37,7 +37,6 @@ public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProject
 
         Query = string.IsNullOrWhiteSpace(user) ? null : user.Trim();
         if (Query is null) return Page();
-        var services = new UsersApi.UsersServices(grains, users);
         var candidates = new List<string> { Query };
         if (Query.Contains('@') && LeadKeyPolicy.TryNormalizeEmail(Query, out var email, out _))
         {
@@ -46,7 +45,7 @@ public sealed class StatusModel(IGrainFactory grains, IUserStore users, IProject
         }
         foreach (var id in candidates.Distinct(StringComparer.Ordinal))
         {
-            if (await UsersApi.GetUserAsync(project, id, services, cancellationToken) is { Result: Ok<UsersApi.UserInfoResponse> ok })
+            if (await UsersApi.GetUserAsync(project, id, users, cancellationToken) is { Result: Ok<UsersApi.UserInfoResponse> ok })
                 Users.Add(ok.Value!);
         }
         return Page();
