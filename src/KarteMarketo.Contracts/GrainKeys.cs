@@ -49,6 +49,10 @@ public static class GrainKeys
     public static string LeadBacklog(string projectId) => $"r:{projectId}";
     public static string ParseLeadBacklog(string key) => Strip(key, "r:");
 
+    /// <summary><c>t:{project}</c>: the tally of a project's lookup results and its last errors (sync status).</summary>
+    public static string SyncResults(string projectId) => $"t:{projectId}";
+    public static string ParseSyncResults(string key) => Strip(key, "t:");
+
     /// <summary>The outbox dispatchers, one per project and kind.</summary>
     public static string ActivityDispatcher(string projectId) => $"o:{projectId}/activities";
     public static string LeadUpsertDispatcher(string projectId) => $"o:{projectId}/leads";

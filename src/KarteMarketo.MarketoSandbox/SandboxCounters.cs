@@ -21,6 +21,8 @@ public sealed class SandboxCounters
     private int _inFlight;
     private int _lookupCalls;
     private int _lookupValues;
+    // Keys per lookup call, the last 1,000 calls: shows how full batches were (a short one costs a call more).
+    private readonly Queue<int> _lookupSizes = new();
 
     /// <summary>Every call answered (REST and identity), oldest first.</summary>
     public IReadOnlyList<SandboxCall> Calls { get { lock (_gate) { return [.. _calls]; } } }
@@ -116,6 +118,7 @@ public sealed class SandboxCounters
                 ["callsByEndpointAndCode"] = byEndpoint,
                 ["lookupCalls"] = _lookupCalls,
                 ["lookupValues"] = _lookupValues,
+                ["lookupSizes"] = new JsonArray([.. _lookupSizes.Select(n => (JsonNode)n)]),
                 ["maxCallsInWindow"] = _maxInWindow,
                 ["maxInFlight"] = _maxInFlight,
                 ["inFlight"] = _inFlight,
@@ -164,6 +167,8 @@ public sealed class SandboxCounters
         {
             _lookupCalls++;
             _lookupValues += values;
+            if (_lookupSizes.Count == 1_000) _lookupSizes.Dequeue();
+            _lookupSizes.Enqueue(values);
         }
     }
 
@@ -224,6 +229,7 @@ public sealed class SandboxCounters
             _maxInFlight = _inFlight;
             _lookupCalls = 0;
             _lookupValues = 0;
+            _lookupSizes.Clear();
         }
     }
 }

@@ -6,7 +6,6 @@ namespace KarteMarketo.ConsoleTests;
 [Collection(ConsoleCollection.Name)]
 public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private ConsoleHost Host => fixture.Host;
 
     [Fact]
@@ -29,7 +28,7 @@ public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
             new JsonObject { ["userId"] = "u-ann", ["event"] = "identify", ["values"] = new JsonObject { ["email"] = "Ann@status-a.example" } },
             new JsonObject { ["userId"] = "u-bob", ["event"] = "identify", ["values"] = new JsonObject { ["email"] = "bob@status-a.example" } }),
             bearer: apiKey);
-        await WaitUntilAsync(async () => (long)(await Host.GetJsonAsync("v1/projects/status-a/segments/marketo-lead-synced"))["count"]! == 2);
+        await ConsoleHost.WaitUntilAsync(async () => (long)(await Host.GetJsonAsync("v1/projects/status-a/segments/marketo-lead-synced"))["count"]! == 2);
 
         await session.GotoAsync("/admin/projects/status-a/status");
         await Expect(page.Locator("#segment-lead-synced")).ToHaveTextAsync("2");
@@ -78,7 +77,7 @@ public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
             ["id"] = "evt-1", ["userId"] = "u-carol", ["email"] = "carol@outbox-a.example", ["event"] = "purchase",
             ["values"] = new JsonObject { ["item_name"] = "Coat" },
         }, bearer: apiKey);
-        await WaitUntilAsync(async () => (await Host.GetJsonAsync("v1/projects/outbox-a/activities?status=failed"))["activities"]!.AsArray().Count == 1);
+        await ConsoleHost.WaitUntilAsync(async () => (await Host.GetJsonAsync("v1/projects/outbox-a/activities?status=failed"))["activities"]!.AsArray().Count == 1);
 
         await using var session = await fixture.OpenAsync();
         await session.SignInAsync();
@@ -96,7 +95,7 @@ public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
         }, bearer: null);
         await row.Locator("button.retry").ClickAsync();
         await Expect(page.Locator("#retried")).ToContainTextAsync("1");
-        await WaitUntilAsync(async () => (await Host.GetJsonAsync("v1/projects/outbox-a/activities?status=delivered"))["activities"]!.AsArray().Count == 1);
+        await ConsoleHost.WaitUntilAsync(async () => (await Host.GetJsonAsync("v1/projects/outbox-a/activities?status=delivered"))["activities"]!.AsArray().Count == 1);
         await session.GotoAsync("/admin/projects/outbox-a/outboxes");
         await Expect(page.Locator("#rows-activities tr[data-status='delivered']")).ToHaveCountAsync(1);
         await Expect(page.Locator("#rows-activities tr[data-status='failed']")).ToHaveCountAsync(0);
@@ -116,16 +115,5 @@ public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
         Assert.Equal(400, (int)bad.StatusCode);
         using var anonymous = await Host.Http().PostAsync("v1/projects/outbox-b/activities/retry", null);
         Assert.Equal(401, (int)anonymous.StatusCode);
-    }
-
-    /// <summary>Waits for a condition of the system under test (real time: the browser's host runs on it).</summary>
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
-            await Task.Delay(100);
-        }
     }
 }

@@ -18,6 +18,11 @@ public interface ILeadBacklogGrain : IGrainWithStringKey
     [Alias("ResyncAllAsync")]
     Task<ResyncAccepted> ResyncAllAsync();
 
+    /// <summary>What <see cref="ResyncAllAsync"/> would queue now, counted by the same rule, queuing nothing (the console
+    /// shows it before a person confirms).</summary>
+    [Alias("EstimateResyncAsync")]
+    Task<ResyncAccepted> EstimateResyncAsync();
+
     /// <summary>The project's settings changed. Where its endpoint moved to another Marketo instance, every lead learned
     /// from the old one is dropped from the users at once and every known key is queued for a lookup on the new one.</summary>
     [Alias("SettingsChangedAsync")]

@@ -82,6 +82,25 @@ public enum SyncResult
     Deferred = 4,
 }
 
+/// <summary>The names API.md gives the results (<c>sync.lastResult</c>).</summary>
+public static class SyncResultNames
+{
+    /// <summary>Every result, in the order pages and answers list them.</summary>
+    public static IReadOnlyList<SyncResult> All { get; } =
+        [SyncResult.Synced, SyncResult.NotFound, SyncResult.Failed, SyncResult.Deferred, SyncResult.Pending];
+
+    /// <summary><c>pending</c>, <c>synced</c>, <c>notFound</c>, <c>failed</c> or <c>deferred</c>.</summary>
+    public static string ToKeyword(this SyncResult result) => result switch
+    {
+        SyncResult.Pending => "pending",
+        SyncResult.Synced => "synced",
+        SyncResult.NotFound => "notFound",
+        SyncResult.Failed => "failed",
+        SyncResult.Deferred => "deferred",
+        _ => throw new ArgumentOutOfRangeException(nameof(result), result, null),
+    };
+}
+
 /// <summary>What a key knows. <paramref name="DroppedLinks"/>: users unlinked because more than
 /// <c>LeadKeyLinks.MaxUsersPerKey</c> linked to the key (the oldest go first).</summary>
 [GenerateSerializer, Immutable, Alias("KarteMarketo.LeadKeyView")]

@@ -32,6 +32,9 @@ public interface IUserStore
     Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
         CancellationToken cancellationToken = default);
 
+    /// <summary>How many distinct key values of one type the project's users carry (what a resync would look up).</summary>
+    Task<int> CountKeyValuesAsync(string projectId, LeadKeyType type, CancellationToken cancellationToken = default);
+
     /// <summary>The keys a user has been seen with.</summary>
     Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default);
 

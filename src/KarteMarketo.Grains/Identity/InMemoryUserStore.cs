@@ -106,6 +106,16 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
         }
     }
 
+    public Task<int> CountKeyValuesAsync(string projectId, LeadKeyType type, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_users.Where(kv => kv.Key.Project == projectId)
+                .SelectMany(kv => kv.Value.Keys).Where(k => k.Type == type).Select(k => k.Value)
+                .Distinct(StringComparer.Ordinal).Count());
+        }
+    }
+
     public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
     {
         lock (_gate)

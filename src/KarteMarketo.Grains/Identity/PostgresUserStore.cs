@@ -174,6 +174,15 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         return values;
     }
 
+    public async Task<int> CountKeyValuesAsync(string projectId, LeadKeyType type, CancellationToken cancellationToken = default)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT count(DISTINCT key_value) FROM user_keys WHERE project_id = @p AND key_type = @t");
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("t", type.ToKeyword());
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken));
+    }
+
     public async Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand(

@@ -65,6 +65,27 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
         }
     }
 
+    /// <summary>Retention (<see cref="Background.DataRetention"/>): deletes up to <paramref name="limit"/> delivered rows of
+    /// <paramref name="kind"/> delivered before <paramref name="before"/>, oldest first; returns how many.</summary>
+    public int DeleteDeliveredBefore(OutboxKind kind, DateTimeOffset before, int limit)
+    {
+        lock (_gate)
+        {
+            var expired = _rows.Values
+                .Where(r => r.Kind == kind && r.Status == OutboxStatus.Delivered && r.DeliveredAt < before)
+                .OrderBy(r => r.DeliveredAt)
+                .Take(limit)
+                .ToList();
+            foreach (var row in expired)
+            {
+                _rows.Remove(row.Id);
+                _holders.Remove(row.Id);
+                _byDelivery.Remove((row.ProjectId, row.Kind, row.DeliveryId));
+            }
+            return expired.Count;
+        }
+    }
+
     private static bool IsDue(OutboxRow row, DateTimeOffset now) =>
         (row.Status == OutboxStatus.Pending && row.NextAttemptAt <= now) ||
         (row.Status == OutboxStatus.InFlight && row.LeaseUntil <= now);

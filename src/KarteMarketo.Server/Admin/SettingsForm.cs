@@ -45,6 +45,10 @@ public static class SettingsForm
             ["quota.reservePercent"] = Int(r.Quota?.ReservePercent),
             ["quota.callsPer20Seconds"] = Int(r.Quota?.CallsPer20Seconds),
             ["quota.maxConcurrentCalls"] = Int(r.Quota?.MaxConcurrentCalls),
+            ["karte.enabled"] = Bool(r.Karte?.Enabled),
+            ["karte.endpoint"] = r.Karte?.Endpoint,
+            ["karte.requestsPerSecond"] = Int(r.Karte?.RequestsPerSecond),
+            ["karte.writeOnlyOnChange"] = Bool(r.Karte?.WriteOnlyOnChange),
         };
         return values;
     }
@@ -89,6 +93,13 @@ public static class SettingsForm
         q.ReservePercent = Integer(form, "quota.reservePercent", parseErrors);
         q.CallsPer20Seconds = Integer(form, "quota.callsPer20Seconds", parseErrors);
         q.MaxConcurrentCalls = Integer(form, "quota.maxConcurrentCalls", parseErrors);
+
+        var k = request.Karte ??= new KarteRequest();
+        k.Enabled = form.ContainsKey("karte.enabled");
+        k.Endpoint = Text(form, "karte.endpoint") is { Length: > 0 } karteEndpoint ? karteEndpoint : null;
+        k.AppToken = Secret(form, "karte.appToken", stored?.Karte.AppToken);
+        k.RequestsPerSecond = Integer(form, "karte.requestsPerSecond", parseErrors);
+        k.WriteOnlyOnChange = form.ContainsKey("karte.writeOnlyOnChange");
     }
 
     /// <summary>Messages for one field: its own path and, for a list field, its items' paths (<c>path[2]</c>).</summary>

@@ -16,6 +16,10 @@ public static class KarteWritesApi
         app.MapGroup("/v1/projects/{projectId}/karte-writes").RequireAdminKey().WithTags("KARTE")
             .MapGet("", ListAsync)
             .WithSummary("Whether KARTE writes are paused, counts by status, and the latest writes (?status=pending|delivered|failed&limit=100).");
+        app.MapGroup("/v1/projects/{projectId}/karte-writes").RequireAdminKey().WithTags("KARTE")
+            .MapPost("/retry", (string projectId, HttpRequest request, OutboxRetry retry, CancellationToken cancellationToken) =>
+                OutboxHttp.RetryAsync(projectId, OutboxKind.Karte, request, retry, cancellationToken))
+            .WithSummary("Writes failed KARTE writes again (as the console's retry does): the ids given, or every failed one.");
         return app;
     }
 

@@ -14,6 +14,8 @@ public static class SyncApi
         var group = app.MapGroup("/v1/projects/{projectId}").RequireAdminKey().WithTags("Sync");
         group.MapPost("/sync/run", RunSyncAsync)
             .WithSummary("Runs the periodic sync now: every email seen since the last run is looked up, 300 per Marketo call.");
+        group.MapGet("/sync", GetSyncStatusAsync)
+            .WithSummary("Sync status: lookup results counted by result (in total and over the last 24 hours), the last errors, and the backlog of keys waiting to be looked up again.");
         group.MapPost("/sync/resync", ResyncAsync)
             .WithSummary("Looks every known key of the project up again (after a settings change), batched and rationed; answers the keys queued and the Marketo calls they take.");
         return app;
@@ -37,6 +39,9 @@ public static class SyncApi
         var accepted = await grains.GetGrain<ILeadBacklogGrain>(GrainKeys.LeadBacklog(projectId)).ResyncAllAsync();
         return TypedResults.Accepted((string?)null, new ResyncQueued(accepted.Keys, accepted.EstimatedCalls));
     }
+
+    internal static async Task<Ok<SyncStatusView>> GetSyncStatusAsync(string projectId, SyncStatusService status) =>
+        TypedResults.Ok(await status.GetAsync(projectId));
 
     internal static async Task<Accepted<SyncQueued>> RunSyncAsync(
         string projectId, IGrainFactory grains)

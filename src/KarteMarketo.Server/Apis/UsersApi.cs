@@ -95,13 +95,5 @@ public static class UsersApi
         }
     }
 
-    internal static string? ResultName(SyncResult? result) => result switch
-    {
-        SyncResult.Pending => "pending",
-        SyncResult.Synced => "synced",
-        SyncResult.NotFound => "notFound",
-        SyncResult.Failed => "failed",
-        SyncResult.Deferred => "deferred",
-        _ => null,
-    };
+    internal static string? ResultName(SyncResult? result) => result is { } r && Enum.IsDefined(r) ? r.ToKeyword() : null;
 }

@@ -22,6 +22,7 @@ public static class AreaServices
         builder.Services.AddOutboxes(storage); // webhooks/outbox: event and outbox stores, dispatch scan
         // KARTE write-back: the write client (behind the outbound guard), its queue in the shared outbox, the dispatcher's options.
         builder.Services.AddKarteWriteBack(builder.Configuration, storage);
+        builder.Services.AddDataRetention(storage); // bounds: webhook events and delivered outbox rows past Retention:Days are deleted
         builder.Services.AddSiloTakeover(); // failover: a silo declared dead has its pending lookups and outbox claims taken over
         return builder;
     }

@@ -174,18 +174,20 @@ internal sealed class StorageCeilingHandle(ProcessHost host, HttpClient client, 
 
 /// <summary>The figures we read from <c>GET /_sandbox/counters</c>.</summary>
 internal sealed record SandboxCounts(int Calls, int CountedCalls, int LookupCalls, int LookupValues, int MaxCallsInWindow, int MaxInFlight,
-    int Breaches, JsonObject ByEndpoint, JsonArray BreachList)
+    int Breaches, JsonObject ByEndpoint, JsonArray BreachList, JsonArray? LookupSizes = null)
 {
     public static SandboxCounts From(JsonObject json) => new(
         (int)json["calls"]!, (int)json["countedCalls"]!, (int)json["lookupCalls"]!, (int)json["lookupValues"]!,
         (int)json["maxCallsInWindow"]!, (int)json["maxInFlight"]!, json["breaches"]!.AsArray().Count,
-        json["callsByEndpointAndCode"]!.AsObject().DeepClone().AsObject(), json["breaches"]!.AsArray().DeepClone().AsArray());
+        json["callsByEndpointAndCode"]!.AsObject().DeepClone().AsObject(), json["breaches"]!.AsArray().DeepClone().AsArray(),
+        json["lookupSizes"]?.AsArray().DeepClone().AsArray());
 
     public JsonObject ToJson() => new()
     {
         ["calls"] = Calls, ["countedCalls"] = CountedCalls, ["lookupCalls"] = LookupCalls, ["lookupValues"] = LookupValues,
         ["maxCallsInWindow"] = MaxCallsInWindow, ["maxInFlight"] = MaxInFlight, ["breaches"] = Breaches,
         ["breachList"] = BreachList.DeepClone(), ["callsByEndpointAndCode"] = ByEndpoint.DeepClone(),
+        ["lookupSizes"] = LookupSizes?.DeepClone(),
     };
 }
 

@@ -89,6 +89,17 @@ public sealed class ConsoleHost : WebApplicationFactory<Program>
         return text.Length == 0 ? null : JsonNode.Parse(text);
     }
 
+    /// <summary>Waits for a condition of the system under test (real time: the browser's host runs on it).</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Seeds a lead in the embedded sandbox.</summary>
     public async Task<long> SeedLeadAsync(string email, string firstName)
     {

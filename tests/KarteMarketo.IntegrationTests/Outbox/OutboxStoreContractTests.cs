@@ -120,6 +120,48 @@ public abstract class OutboxStoreContractTests
         Assert.Equal(OutboxStatus.Delivered, Assert.Single(await Outbox.ListAsync("l1", OutboxKind.Activities, null, 10)).Status);
     }
 
+    [Theory]
+    [InlineData(OutboxKind.Activities)]
+    [InlineData(OutboxKind.Karte)]
+    public async Task Retrying_puts_failed_rows_back_pending_due_now_with_attempts_reset_and_touches_nothing_else(OutboxKind kind)
+    {
+        var project = "retry-" + kind.ToKeyword();
+        await Outbox.EnqueueAsync(project, kind, [Entry("f1"), Entry("f2"), Entry("f3"), Entry("ok"), Entry("later")], T0);
+        await Outbox.EnqueueAsync(project + "-other", kind, [Entry("f1")], T0);
+        var lease = Guid.NewGuid();
+        var rows = (await Outbox.ClaimAsync(project, kind, 10, 1, lease, T0, T0.AddMinutes(5))).ToDictionary(r => r.DeliveryId);
+        OutboxOutcome Failed(string id) => new(rows[id].Id, OutboxStatus.Failed, 10, T0) { ErrorCode = "1013", ErrorMessage = "Activity type not found" };
+        await Outbox.CompleteAsync(lease,
+        [
+            Failed("f1"), Failed("f2"), Failed("f3"),
+            new OutboxOutcome(rows["ok"].Id, OutboxStatus.Delivered, 1, T0) { DeliveredAt = T0 },
+            new OutboxOutcome(rows["later"].Id, OutboxStatus.Pending, 2, T0.AddHours(1)),
+        ], T0);
+        var otherLease = Guid.NewGuid();
+        var other = Assert.Single(await Outbox.ClaimAsync(project + "-other", kind, 10, 1, otherLease, T0, T0.AddMinutes(5)));
+        await Outbox.CompleteAsync(otherLease, [new OutboxOutcome(other.Id, OutboxStatus.Failed, 10, T0)], T0);
+
+        // Ids of rows that are not failed (or of another project) are ignored: only f1 comes back.
+        var retryAt = T0.AddMinutes(10);
+        Assert.Equal(1, await Outbox.RetryFailedAsync(project, kind, [rows["f1"].Id, rows["ok"].Id, rows["later"].Id, other.Id], 100, retryAt));
+        var f1 = (await Outbox.ListAsync(project, kind, null, 10)).Single(r => r.DeliveryId == "f1");
+        Assert.Equal((OutboxStatus.Pending, 0), (f1.Status, f1.Attempts));
+        // Due now, though "later" (pending, due in an hour) still waits for its time.
+        var claimed = await Outbox.ClaimAsync(project, kind, 10, 1, Guid.NewGuid(), retryAt, retryAt.AddMinutes(5));
+        Assert.Equal(["f1"], claimed.Select(r => r.DeliveryId));
+
+        // Without ids: every failed row of the project and kind, up to the limit.
+        Assert.Equal(1, await Outbox.RetryFailedAsync(project, kind, null, 1, retryAt));
+        Assert.Equal(1, await Outbox.RetryFailedAsync(project, kind, null, 100, retryAt));
+        Assert.Equal(0, await Outbox.RetryFailedAsync(project, kind, null, 100, retryAt));
+        var counts = await Outbox.CountByStatusAsync(project, kind);
+        Assert.False(counts.ContainsKey(OutboxStatus.Failed));
+        Assert.Equal(1, counts[OutboxStatus.Delivered]);
+        Assert.Equal(OutboxStatus.Failed, Assert.Single(await Outbox.ListAsync(project + "-other", kind, null, 10)).Status);
+        // The other kind of the same project is untouched.
+        Assert.Equal(0, await Outbox.RetryFailedAsync(project, kind == OutboxKind.Karte ? OutboxKind.Activities : OutboxKind.Karte, null, 100, retryAt));
+    }
+
     [Fact]
     public async Task Cookie_associations_are_remembered_per_project_and_instance()
     {

@@ -97,7 +97,7 @@ public sealed partial class LeadBacklogGrain(
                 if (page.Count < ResyncPage) break;
             }
             keys += ofType;
-            calls += (ofType + LeadLookupExecutor.MaxKeysPerCall - 1) / LeadLookupExecutor.MaxKeysPerCall;
+            calls += CallsFor(ofType);
         }
         if (keys > 0)
         {
@@ -107,6 +107,23 @@ public sealed partial class LeadBacklogGrain(
         LogResync(_projectId, keys, calls);
         return new ResyncAccepted(keys, calls);
     }
+
+    public async Task<ResyncAccepted> EstimateResyncAsync()
+    {
+        var keys = 0;
+        var calls = 0;
+        foreach (var type in Types)
+        {
+            var ofType = await users.CountKeyValuesAsync(_projectId, type);
+            keys += ofType;
+            calls += CallsFor(ofType);
+        }
+        return new ResyncAccepted(keys, calls);
+    }
+
+    /// <summary>Marketo calls for a resync of <paramref name="keys"/> keys of one type: one per 300 (keys of two types
+    /// never share a call). The one rule behind both the resync's answer and its estimate.</summary>
+    internal static int CallsFor(int keys) => (keys + LeadLookupExecutor.MaxKeysPerCall - 1) / LeadLookupExecutor.MaxKeysPerCall;
 
     public async Task SettingsChangedAsync()
     {
@@ -205,27 +222,14 @@ public sealed partial class LeadBacklogGrain(
             return false;
         }
 
-        await Task.WhenAll(keys.Select(key => outcome.Results.TryGetValue(key, out var result)
-            ? DeliverAsync(type, key, result)
-            : Task.CompletedTask));
+        // The key has been looked up: one whose delivery failed hears again at its next lookup.
+        var (_, undelivered) = await LookupResultDelivery.DeliverAsync(GrainFactory, _projectId, type, keys, outcome.Results, missing: null);
+        foreach (var (key, error) in undelivered) LogDeliveryFailed(error, _projectId, key.Length);
         await backlog.RemoveAsync(_projectId, type, keys);
         S.LastDrainAt = time.GetUtcNow();
         S.LastError = null;
         await state.WriteStateAsync();
         return true;
-    }
-
-    private async Task DeliverAsync(LeadKeyType type, string key, LeadLookupResult result)
-    {
-        try
-        {
-            await GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, type, key)).ApplyLookupResultAsync(result);
-        }
-        catch (Exception ex)
-        {
-            // The key has been looked up; it hears again at its next lookup.
-            LogDeliveryFailed(ex, _projectId, key.Length);
-        }
     }
 
     /// <summary>The keys wait: postponed in the store, and a timer set for when they are due.</summary>

@@ -61,11 +61,15 @@ public sealed partial class LeadLookupBatcher(
         }
     }
 
-    /// <summary>A batch this full when its oldest key's delay is up waits up to <see cref="FillGrace"/> of the delay
-    /// longer for the keys still arriving: at a steady 300 identify/s the 300th key and the first key's deadline come at
-    /// the same moment, and a call of 299 would leave a remainder for a call of its own.</summary>
-    private const int NearlyFull = LeadLookupExecutor.MaxKeysPerCall * 9 / 10;
-    private const double FillGrace = 0.05;
+    /// <summary>
+    /// A batch whose oldest key's delay is up waits up to <see cref="FillGrace"/> of the delay longer when, at the pace
+    /// its keys came in, it fills within that time: <c>count ≥ 300 / (1 + grace)</c>, 240 keys. At a steady 300 identify/s
+    /// the 300th key and the first key's deadline come together, and where keys reach the batcher late (the first
+    /// second of a burst, a busy host) a call of 253 or 299 would leave a remainder for a call of its own (measured:
+    /// 21 calls for 6,000 keys with 5 % grace at 270 keys). The wait ends as soon as the batch is full.
+    /// </summary>
+    private const double FillGrace = 0.25;
+    private const int NearlyFull = (int)(LeadLookupExecutor.MaxKeysPerCall / (1 + FillGrace));
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {

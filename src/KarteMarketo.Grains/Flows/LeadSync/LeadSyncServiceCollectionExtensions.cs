@@ -31,6 +31,7 @@ public static class LeadSyncServiceCollectionExtensions
 
         services.AddSingleton<LeadFieldCatalog>();
         services.AddSingleton<LeadLookupExecutor>();
+        services.AddSingleton<SyncStatusService>();
         services.AddSingleton<PeriodicSyncIntake>();
         services.AddSingleton<IdentifyIntake>();
         services.AddSingleton<UserInfoService>();

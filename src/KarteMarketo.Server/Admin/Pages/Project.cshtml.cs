@@ -15,7 +15,8 @@ public sealed class ProjectModel(ProjectSettingsService settings, SettingsValida
         "marketo.customFields", "marketo.excludedFields", "marketo.timeZone", "periodicSync.enabled",
         "periodicSync.intervalMinutes", "realtimeSync.enabled", "realtimeSync.keys", "realtimeSync.resyncWindowSeconds",
         "realtimeSync.batchDelayMilliseconds", "quota.dailyLimit", "quota.reservePercent", "quota.callsPer20Seconds",
-        "quota.maxConcurrentCalls",
+        "quota.maxConcurrentCalls", "karte.enabled", "karte.endpoint", "karte.appToken", "karte.requestsPerSecond",
+        "karte.writeOnlyOnChange",
     ];
 
     public SettingsResponse? Stored { get; private set; }

@@ -11,9 +11,10 @@ using Orleans;
 
 namespace KarteMarketo.Server.Admin.Pages;
 
-/// <summary><c>/admin/projects/{projectId}/status</c>: segment counts, and a user looked up by user id or email, shown
-/// as <c>GET …/users/{userId}</c> answers (the same handler builds it).</summary>
-public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IProjectDirectory directory) : ConsolePage
+/// <summary><c>/admin/projects/{projectId}/status</c>: lookup results counted by result and the last errors (as
+/// <c>GET …/sync</c> answers them: the same <see cref="SyncStatusService"/>), segment counts, and a user looked up by
+/// user id or email, shown as <c>GET …/users/{userId}</c> answers (the same handler builds it).</summary>
+public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IProjectDirectory directory, SyncStatusService status) : ConsolePage
 {
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -23,6 +24,7 @@ public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IPr
     public long LeadSynced { get; private set; }
     public long CookieSynced { get; private set; }
     public string? Query { get; private set; }
+    public SyncStatusView? Sync { get; private set; }
     public List<UsersApi.UserInfoResponse> Users { get; } = [];
 
     public async Task<IActionResult> OnGetAsync(string project, string? user, CancellationToken cancellationToken)
@@ -32,6 +34,7 @@ public sealed class StatusModel(IGrainFactory grains, UserInfoService users, IPr
         ProjectId = project;
         if (await directory.GetAsync(project, cancellationToken) is null) return NotFound();
 
+        Sync = await status.GetAsync(project);
         LeadSynced = (await users.GetSegmentAsync(project, UserSegment.MarketoLeadSynced, 1, null, cancellationToken)).Count;
         CookieSynced = (await users.GetSegmentAsync(project, UserSegment.MarketoCookieSynced, 1, null, cancellationToken)).Count;
 
