@@ -38,6 +38,8 @@ public static class FrontDoorSetup
         // Bodiless error answers (unknown route 404, wrong method 405, …) become problem+json. Not under the embedded
         // Marketo sandbox, which must answer exactly as Marketo does, nor the dashboard.
         app.UseWhen(context => !IsPassThrough(context.Request.Path), branch => branch.UseStatusCodePages());
+        // List answers at most 8 MiB: over it, the list is cut and says "truncated" (ListResponseCap).
+        app.UseMiddleware<ListResponseCapMiddleware>();
         app.UseMiddleware<RequestBodyLimitMiddleware>();
         app.UseMiddleware<TextRuleMiddleware>();
         app.UseRouting();
