@@ -23,7 +23,8 @@ public sealed class ListResponseCapHttpTests(KarteMarketoAppFactory app) : IClas
         listener.Stop();
         await app.CreateProjectAsync("cap", new Uri(closed, "rest"), new Uri(closed, "identity"), "cap-client", "cap-secret");
         var outbox = app.Services.GetRequiredService<IOutboxStore>();
-        var at = app.Time.GetUtcNow();
+        // Queued as due a year from now, so the host's own outbox scan (on the same clock) finds nothing to claim first.
+        var at = app.Time.GetUtcNow().AddYears(1);
         var big = new string('x', 60 * 1024);
         var entries = Enumerable.Range(0, Rows)
             .Select(i => new OutboxEntry($"lead-{i:000}", $"u-{i}", $"u{i}@example.com", new JsonObject

@@ -52,16 +52,20 @@ public sealed class RetentionJobTests
         // Past 7 days for "old" (not for "young"); then the clock moves a scan interval at a time until a scan ran.
         app.Time.Advance(TimeSpan.FromDays(7) + TimeSpan.FromMinutes(1));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while ((await NamesAsync(events)).Contains("old"))
+        // One scan deletes the events first, then the outbox rows: wait for both.
+        while ((await NamesAsync(events)).Contains("old") || (await DeliveryIdsAsync(outbox)).Contains("old"))
         {
-            Assert.True(DateTime.UtcNow < deadline, "no scan deleted the expired event");
+            Assert.True(DateTime.UtcNow < deadline, "no scan deleted the expired event and row");
             app.Time.Advance(TimeSpan.FromMinutes(10));
             await Task.Delay(20); // lets the job's loop, woken by the clock, run on the thread pool
         }
 
         Assert.Equal(["young"], await NamesAsync(events));
-        Assert.Equal(["young"], (await outbox.ListAsync("retention", OutboxKind.Karte, null, 10)).Select(r => r.DeliveryId));
+        Assert.Equal(["young"], await DeliveryIdsAsync(outbox));
     }
+
+    private static async Task<List<string>> DeliveryIdsAsync(IOutboxStore outbox) =>
+        [.. (await outbox.ListAsync("retention", OutboxKind.Karte, null, 10)).Select(r => r.DeliveryId)];
 
     private static Task RecordAsync(IWebhookEventStore events, string name, DateTimeOffset at) =>
         events.RecordAsync(new NewWebhookEvent("retention", name, name, new JsonObject(), null, null, null, ["u-1"], at, null));
@@ -69,8 +73,10 @@ public sealed class RetentionJobTests
     private static async Task<List<string>> NamesAsync(IWebhookEventStore events) =>
         [.. (await events.ListForUserAsync("retention", "u-1", UserEventKeys.None, 10)).Select(e => e.EventName)];
 
-    private static async Task DeliverAsync(IOutboxStore outbox, string id, DateTimeOffset at, DateTimeOffset deliveredAt)
+    private static async Task DeliverAsync(IOutboxStore outbox, string id, DateTimeOffset now, DateTimeOffset deliveredAt)
     {
+        // Queued as due a year from now, so the host's own outbox scan (on the same clock) finds nothing to claim first.
+        var at = now.AddYears(1);
         await outbox.EnqueueAsync("retention", OutboxKind.Karte, [new OutboxEntry(id, "u-1", null, new JsonObject())], at);
         var lease = Guid.NewGuid();
         var row = Assert.Single(await outbox.ClaimAsync("retention", OutboxKind.Karte, 10, 1, lease, at, at.AddMinutes(5)));
