@@ -59,6 +59,7 @@ foreach (var scenario in scenarios)
             "memory" => await MemoryScenario.RunAsync(env, cancel.Token),
             "quota" => await QuotaScenario.RunAsync(env, cancel.Token),
             "karte" => await KarteScenario.RunAsync(env, cancel.Token),
+            "console" => await ConsoleScenario.RunAsync(env, cancel.Token),
             _ => throw new InvalidOperationException(scenario),
         };
         report.Data["elapsedSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
