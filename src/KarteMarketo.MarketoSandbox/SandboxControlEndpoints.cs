@@ -12,6 +12,7 @@ namespace KarteMarketo.MarketoSandbox;
 /// <item><c>POST /_sandbox/reset</c>: forget everything.</item>
 /// <item><c>GET /_sandbox/counters</c>: <see cref="SandboxCounters.ToJson"/>.</item>
 /// <item><c>POST /_sandbox/leads</c> <c>{"email","fields":{…},"cookies":[…]}</c> → <c>{"id"}</c>; <c>GET /_sandbox/leads/{id}</c>;
+/// <c>PATCH /_sandbox/leads/{id}</c> <c>{"fields":{…}}</c> (a Marketo user editing the lead);
 /// <c>POST /_sandbox/leads/{id}/cookies</c> <c>{"cookie"}</c>.</item>
 /// <item><c>POST /_sandbox/fields</c> <c>{"name","dataType","length"}</c>; <c>POST /_sandbox/fields/{name}/fail</c> (1006 on lookup).</item>
 /// <item><c>POST /_sandbox/activity-types</c> <c>{"apiName","name","primaryAttribute","attributes":[…]}</c> → <c>{"id"}</c>.</item>
@@ -61,6 +62,13 @@ internal static class SandboxControlEndpoints
                     ["cookies"] = new JsonArray([.. lead.Cookies.Select(c => (JsonNode)JsonValue.Create(c))]),
                 }.ToJsonString(), "application/json")
                 : Results.NotFound());
+        group.MapPatch("/leads/{id:long}", (SandboxState state, long id, UpdateLeadRequest request) =>
+        {
+            if (state.GetLead(id) is null) return Results.NotFound();
+            if (request.Fields is not { Count: > 0 } fields) return Results.Problem("fields is required", statusCode: 400);
+            state.UpdateLead(id, [.. fields.Select(kv => (kv.Key, (object?)kv.Value?.DeepClone()))]);
+            return Results.NoContent();
+        });
         group.MapPost("/leads/{id:long}/cookies", (SandboxState state, long id, CookieRequest request) =>
         {
             if (state.GetLead(id) is null)
@@ -173,6 +181,7 @@ internal static class SandboxControlEndpoints
 
     internal sealed record SeedLeadRequest(string? Email, Dictionary<string, JsonNode?>? Fields, List<string>? Cookies);
     internal sealed record CookieRequest(string? Cookie);
+    internal sealed record UpdateLeadRequest(Dictionary<string, JsonNode?>? Fields);
     internal sealed record FieldRequest(string? Name, string? DataType, int? Length);
     internal sealed record QuotaRequest(int? DailyQuota, int? UsedToday);
     internal sealed record FaultRequest(string? Kind, string? Endpoint, int? Count, double? DurationSeconds, double? LatencyMilliseconds,

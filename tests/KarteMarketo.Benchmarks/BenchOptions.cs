@@ -52,6 +52,12 @@ internal sealed class BenchOptions
     public int QuotaSampleEvery { get; init; } = 100;
     public double QuotaSettleSeconds { get; init; } = 60;
 
+    // karte
+    public int KarteUsers { get; init; } = 1_000;
+    public int KarteBacklog { get; init; } = 10_000;
+    public int KarteCeiling { get; init; } = 1_000;
+    public double KarteSettleSeconds { get; init; } = 60;
+
     // console
     public int ConsoleUsers { get; init; } = 100_000;
     public int ConsoleSynced { get; init; } = 5_000;
@@ -59,7 +65,7 @@ internal sealed class BenchOptions
 
     public static string Usage =>
         """
-        usage: dotnet run -c Release --project tests/KarteMarketo.Benchmarks -- <ingest|sync|memory|quota|console|all> [options]
+        usage: dotnet run -c Release --project tests/KarteMarketo.Benchmarks -- <ingest|sync|memory|quota|karte|console|all> [options]
           --postgres "<connection string>"   run the server in PostgreSQL mode (default: embedded, in memory)
           --smoke                            small figures, to check the harness (about a minute per scenario)
           --out <dir>                        results folder (default benchmark-results)
@@ -71,6 +77,7 @@ internal sealed class BenchOptions
           memory: --memory-keys 100000,1000000 --memory-budget-seconds 150 --collection-age-seconds 30 --collection-wait-seconds 60
           console: --console-users 100000 --console-synced 5000 --console-requests 200 (not part of "all")
           quota:  --daily-limit 10 --reserve-percent 10 --quota-multiplier 10 --quota-sample-every 100 --quota-settle-seconds 60
+          karte:  --karte-users 1000 --karte-backlog 10000 --karte-ceiling 1000 --karte-settle-seconds 60
         """;
 
     public static BenchOptions Parse(string[] args)
@@ -78,7 +85,7 @@ internal sealed class BenchOptions
         if (args.Length == 0 || args[0].StartsWith('-'))
             throw new ArgumentException("missing scenario");
         var scenario = args[0].ToLowerInvariant();
-        if (scenario is not ("ingest" or "sync" or "memory" or "quota" or "console" or "all"))
+        if (scenario is not ("ingest" or "sync" or "memory" or "quota" or "karte" or "console" or "all"))
             throw new ArgumentException($"unknown scenario '{args[0]}'");
 
         var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -133,6 +140,10 @@ internal sealed class BenchOptions
             QuotaMultiplier = I("quota-multiplier", 10, 3),
             QuotaSampleEvery = I("quota-sample-every", 100, 20),
             QuotaSettleSeconds = D("quota-settle-seconds", 60, 20),
+            KarteUsers = I("karte-users", 1_000, 200),
+            KarteBacklog = I("karte-backlog", 10_000, 500),
+            KarteCeiling = I("karte-ceiling", 1_000, 1_000),
+            KarteSettleSeconds = D("karte-settle-seconds", 60, 30),
             ConsoleUsers = I("console-users", 100_000, 2_000),
             ConsoleSynced = I("console-synced", 5_000, 500),
             ConsoleRequests = I("console-requests", 200, 20),

@@ -39,7 +39,7 @@ Console.WriteLine($"machine: {machine["processors"]} cores, {machine["memoryGb"]
 Console.WriteLine($"server: {options.ServerDll}");
 Console.WriteLine($"host logs: {logDirectory}");
 
-var scenarios = options.Scenario == "all" ? new[] { "ingest", "sync", "memory", "quota" } : new[] { options.Scenario };
+var scenarios = options.Scenario == "all" ? new[] { "ingest", "sync", "memory", "quota", "karte" } : new[] { options.Scenario };
 var reports = new List<ScenarioReport>();
 var failures = new JsonObject();
 var total = Stopwatch.StartNew();
@@ -58,6 +58,7 @@ foreach (var scenario in scenarios)
             "sync" => await SyncScenario.RunAsync(env, cancel.Token),
             "memory" => await MemoryScenario.RunAsync(env, cancel.Token),
             "quota" => await QuotaScenario.RunAsync(env, cancel.Token),
+            "karte" => await KarteScenario.RunAsync(env, cancel.Token),
             "console" => await ConsoleScenario.RunAsync(env, cancel.Token),
             _ => throw new InvalidOperationException(scenario),
         };

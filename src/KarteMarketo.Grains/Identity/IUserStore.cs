@@ -2,7 +2,8 @@ namespace KarteMarketo.Grains.Identity;
 
 /// <summary>
 /// The app's table of KARTE users: their lookup keys, lead ids and synced user info (PostgreSQL in production,
-/// memory in the embedded default). The lead sync writes it; the webhook flows read it.
+/// memory in the embedded default). The lead sync writes it; the webhook flows read it. It owns the user ↔ key links
+/// (<c>user_keys</c>); the lead-key grains keep a cache of their key's users derived from it.
 /// </summary>
 public interface IUserStore
 {
@@ -30,6 +31,11 @@ public interface IUserStore
     /// <summary>One page of the distinct key values of one type the project's users carry, in ordinal order after
     /// <paramref name="after"/> (for a resync of every known key).</summary>
     Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>The users linked to a key: the newest <paramref name="limit"/> links, oldest first. This table owns the
+    /// links; a lead-key grain's list of its users is read from here.</summary>
+    Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
         CancellationToken cancellationToken = default);
 
     /// <summary>How many distinct key values of one type the project's users carry (what a resync would look up).</summary>

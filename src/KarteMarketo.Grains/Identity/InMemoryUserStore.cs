@@ -9,9 +9,12 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Project, string User), UserRow> _users = [];
 
-    /// <summary>How many users carry each key value, per project and key type, kept beside the rows so that counting a
-    /// project's distinct keys (a resync's estimate) does not walk every user.</summary>
-    private readonly Dictionary<(string Project, LeadKeyType Type), Dictionary<string, int>> _keyUsers = [];
+    /// <summary>Each key's users in link order (the index <c>user_keys_by_key</c> is in PostgreSQL).</summary>
+    private readonly Dictionary<(string Project, LeadKeyType Type, string Value), List<string>> _keyUsers = [];
+
+    /// <summary>How many distinct keys of each type a project's users carry (entries of <see cref="_keyUsers"/>), kept
+    /// as keys come and go so that a resync's estimate does not walk every key.</summary>
+    private readonly Dictionary<(string Project, LeadKeyType Type), int> _distinctKeys = [];
 
     private sealed class UserRow(string userId)
     {
@@ -46,15 +49,19 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
                 if (replaced.Count > 0)
                 {
                     row.Keys.RemoveAll(k => k.Type == type && k.Value != value);
-                    foreach (var old in replaced) Unref(projectId, type, old);
+                    foreach (var old in replaced) RemoveKeyUser(projectId, type, old, userId);
                     if (row.SyncedBy == type) row.ClearLead();
                 }
             }
             if (!row.Keys.Contains(key))
             {
                 row.Keys.Add(key);
-                var refs = KeyUsers(projectId, type);
-                refs[value] = refs.GetValueOrDefault(value) + 1;
+                if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers))
+                {
+                    _keyUsers[(projectId, type, value)] = keyUsers = [];
+                    _distinctKeys[(projectId, type)] = _distinctKeys.GetValueOrDefault((projectId, type)) + 1;
+                }
+                keyUsers.Add(userId);
             }
             return Task.FromResult(replaced);
         }
@@ -67,11 +74,32 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
         {
             if (_users.TryGetValue((projectId, userId), out var row) && row.Keys.Remove(new UserKey(type, value)))
             {
-                Unref(projectId, type, value);
+                RemoveKeyUser(projectId, type, value, userId);
                 if (row.SyncedBy == type && leadId is not null && row.LeadId == leadId) row.ClearLead();
             }
         }
         return Task.CompletedTask;
+    }
+
+    private void RemoveKeyUser(string projectId, LeadKeyType type, string value, string userId)
+    {
+        if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers)) return;
+        keyUsers.Remove(userId);
+        if (keyUsers.Count > 0) return;
+        _keyUsers.Remove((projectId, type, value));
+        _distinctKeys[(projectId, type)] -= 1;
+    }
+
+    public Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<string> users = _keyUsers.TryGetValue((projectId, type, value), out var keyUsers)
+                ? [.. keyUsers.Skip(Math.Max(0, keyUsers.Count - limit))]
+                : [];
+            return Task.FromResult(users);
+        }
     }
 
     public Task<IReadOnlyList<string>> ClearLeadAsync(string projectId, IReadOnlyCollection<string> userIds, LeadKeyType syncedBy,
@@ -122,21 +150,8 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         lock (_gate)
         {
-            return Task.FromResult(_keyUsers.TryGetValue((projectId, type), out var refs) ? refs.Count : 0);
+            return Task.FromResult(_distinctKeys.GetValueOrDefault((projectId, type)));
         }
-    }
-
-    private Dictionary<string, int> KeyUsers(string projectId, LeadKeyType type)
-    {
-        if (!_keyUsers.TryGetValue((projectId, type), out var refs)) _keyUsers[(projectId, type)] = refs = new(StringComparer.Ordinal);
-        return refs;
-    }
-
-    private void Unref(string projectId, LeadKeyType type, string value)
-    {
-        var refs = KeyUsers(projectId, type);
-        if (refs.TryGetValue(value, out var n) && n > 1) refs[value] = n - 1;
-        else refs.Remove(value);
     }
 
     public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default)

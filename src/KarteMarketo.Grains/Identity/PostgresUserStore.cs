@@ -174,6 +174,26 @@ public sealed class PostgresUserStore : IUserStore, IAsyncDisposable
         return values;
     }
 
+    public async Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
+        CancellationToken cancellationToken = default)
+    {
+        // The newest links (user_keys_by_key), then oldest first: a key's list drops its oldest users beyond the cap.
+        await using var command = dataSource.CreateCommand("""
+            SELECT user_id FROM (
+                SELECT user_id, created_at FROM user_keys WHERE project_id = @p AND key_type = @t AND key_value = @v
+                 ORDER BY created_at DESC, user_id DESC LIMIT @limit) newest
+             ORDER BY created_at, user_id
+            """);
+        command.Parameters.AddWithValue("p", projectId);
+        command.Parameters.AddWithValue("t", type.ToKeyword());
+        command.Parameters.AddWithValue("v", value);
+        command.Parameters.AddWithValue("limit", limit);
+        var users = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken)) users.Add(reader.GetString(0));
+        return users;
+    }
+
     public async Task<int> CountKeyValuesAsync(string projectId, LeadKeyType type, CancellationToken cancellationToken = default)
     {
         await using var command = dataSource.CreateCommand(

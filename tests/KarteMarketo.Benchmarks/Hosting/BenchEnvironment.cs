@@ -198,7 +198,13 @@ internal sealed class ServerHandle(ProcessHost host, HttpClient admin, int loadC
     public HttpClient Admin => admin;
 
     /// <summary>Creates (PUT) a project pointing at <paramref name="sandbox"/>; returns its API key.</summary>
-    public async Task<string> CreateProjectAsync(string projectId, SandboxHandle sandbox, Action<JsonObject> customize, CancellationToken cancellationToken)
+    public async Task<string> CreateProjectAsync(string projectId, SandboxHandle sandbox, Action<JsonObject> customize, CancellationToken cancellationToken) =>
+        (string?)(await PutProjectAsync(projectId, sandbox, customize, cancellationToken))["apiKey"]
+        ?? throw new InvalidOperationException("PUT settings returned no apiKey");
+
+    /// <summary>Creates or replaces (PUT) a project pointing at <paramref name="sandbox"/>; returns the settings response
+    /// (API key and webhook secret in full, connection checks).</summary>
+    public async Task<JsonObject> PutProjectAsync(string projectId, SandboxHandle sandbox, Action<JsonObject> customize, CancellationToken cancellationToken)
     {
         var settings = new JsonObject
         {
@@ -216,7 +222,7 @@ internal sealed class ServerHandle(ProcessHost host, HttpClient admin, int loadC
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
             throw new InvalidOperationException($"PUT /v1/projects/{projectId}/settings: {(int)response.StatusCode} {Http.Short(body)}");
-        return (string?)JsonNode.Parse(body)?["apiKey"] ?? throw new InvalidOperationException($"PUT settings returned no apiKey: {Http.Short(body)}");
+        return JsonNode.Parse(body)!.AsObject();
     }
 
     /// <summary>A client for load: the project's key, one connection per concurrent request.</summary>

@@ -39,6 +39,11 @@ public sealed class SandboxServerSmokeTests
         Assert.Equal(HttpStatusCode.OK, seeded.StatusCode);
         var id = JsonNode.Parse(await seeded.Content.ReadAsStringAsync())!["id"]!.GetValue<long>();
         Assert.Equal("Bee", sandbox.State.GetLead(id)!["lastName"]);
+        // Edited as a Marketo user would: the next lookup sees the new value.
+        Assert.Equal(HttpStatusCode.NoContent, (await http.PatchAsync($"leads/{id}", JsonContent("""{"fields":{"lastName":"Bea"}}"""))).StatusCode);
+        Assert.Equal("Bea", sandbox.State.GetLead(id)!["lastName"]);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.PatchAsync("leads/999999", JsonContent("""{"fields":{"lastName":"X"}}"""))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.PatchAsync($"leads/{id}", JsonContent("""{"fields":{}}"""))).StatusCode);
 
         Assert.Equal(HttpStatusCode.NoContent, (await http.PutAsync("quota", JsonContent("""{"dailyQuota":5,"usedToday":2}"""))).StatusCode);
         Assert.Equal(5, sandbox.State.DailyQuota);

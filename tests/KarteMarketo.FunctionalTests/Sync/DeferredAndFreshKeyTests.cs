@@ -103,6 +103,8 @@ public sealed class CountingStorageAppFactory : KarteMarketoAppFactory
             Counted(inner.ForgetOtherInstancesAsync(projectId, instance, cancellationToken));
         public Task<IReadOnlyList<string>> ListKeyValuesAsync(string projectId, LeadKeyType type, string? after, int limit,
             CancellationToken cancellationToken = default) => inner.ListKeyValuesAsync(projectId, type, after, limit, cancellationToken);
+        public Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
+            CancellationToken cancellationToken = default) => inner.ListUsersOfKeyAsync(projectId, type, value, limit, cancellationToken);
         public Task<int> CountKeyValuesAsync(string projectId, LeadKeyType type, CancellationToken cancellationToken = default) =>
             inner.CountKeyValuesAsync(projectId, type, cancellationToken);
         public Task<IReadOnlyList<UserKey>> GetKeysAsync(string projectId, string userId, CancellationToken cancellationToken = default) =>

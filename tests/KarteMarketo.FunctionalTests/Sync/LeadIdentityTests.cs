@@ -1,8 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using KarteMarketo.Contracts;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans;
+using Orleans.Runtime;
 using static KarteMarketo.FunctionalTests.Sync.SyncTestKit;
 
 namespace KarteMarketo.FunctionalTests.Sync;
@@ -227,6 +231,17 @@ public sealed class LeadIdentityTests(KarteMarketoAppFactory app) : IClassFixtur
         Assert.Equal(lead, LeadIdOf(await kit.GetUserAsync("member-104")));
         Assert.Equal(5, (int?)(await kit.GetUserAsync("member-104"))!["sync"]!["linksDropped"]);
         Assert.Equal(100, await kit.SegmentCountAsync("marketo-lead-synced"));
+
+        // The links are the user store's: a new activation of the key reads the same 100 users from it, oldest first.
+        var keyGrainId = $"lead-key/{GrainKeys.LeadKey(kit.ProjectId, LeadKeyType.Email, "family@example.com")}";
+        var management = app.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        await WaitUntilAsync(async () =>
+        {
+            await management.ForceActivationCollection(TimeSpan.Zero);
+            return !(await management.GetDetailedGrainStatistics()).Any(g => g.GrainId.ToString() == keyGrainId);
+        }, "the key grain deactivated");
+        Assert.Equal(linked, await PostMarketoWebhookAsync(kit, new JsonObject { ["email"] = "family@example.com" }));
+        Assert.Equal(5, (int?)(await kit.GetUserAsync("member-104"))!["sync"]!["linksDropped"]);
     }
 
     [Fact]

@@ -11,6 +11,8 @@ namespace KarteMarketo.IntegrationTests.Cluster;
 /// refused or cut connections to a host while it is down.</item>
 /// <item>Every request answered 2xx is applied exactly once (users synced, activities and leads counted at the sandbox;
 /// a resend only where the row is flagged <c>possibleDuplicate</c>); the quota holds throughout.</item>
+/// <item>The project writes to KARTE (the sandbox process's stand-in): every synced user's user info and every accepted
+/// Marketo webhook's event reach KARTE, in order per user, twice only where the row is flagged <c>possibleDuplicate</c>.</item>
 /// <item>Membership declares a killed host dead within seconds and the survivors take over its pending lookups and
 /// outbox claims at once (issue 19): identifies accepted around the kill are synced with a p99 of at most 15 s.</item>
 /// </list>
@@ -42,6 +44,7 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
         var (result, after) = await run.FinishAsync(TimeSpan.FromSeconds(8));
 
         Report(run, result, after, $"host SIGKILL: quota grain's (host {first.Host}) + restart, then another (host {second.Host}) + restart");
+        ReportKarte(run, result, after, "host SIGKILLs (quota grain's host, then another)");
         await AssertRunAsync(run, result);
     }
 
@@ -64,6 +67,7 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
         var (result, after) = await run.FinishAsync(TimeSpan.FromSeconds(8));
 
         Report(run, result, after, $"two hosts SIGKILLed one after the other (host {first.Host}, then host {second.Host} while {first.Host} restarts)");
+        ReportKarte(run, result, after, "two hosts SIGKILLed one after the other");
         await AssertRunAsync(run, result);
     }
 
@@ -110,11 +114,38 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
         Assert.True(result.Complete, "accepted but not applied: " + result.Describe() + "\n" + run.Cluster.AllOutput());
         Assert.Equal(0, result.Duplicates);
         AssertLimits(run.Project, result);
+        ReportKarte(run, result, after, $"host paused {PauseFor.TotalSeconds:0} s");
+        AssertKarte(result);
+        // Nobody died: nothing may be resent.
+        Assert.Equal(0, result.Karte!.Repeats);
     }
 
     /// <summary>Well below the time membership needs to declare an unresponsive silo dead (three missed probes of at
     /// least a second each, then two votes), yet several probe periods long.</summary>
     private static readonly TimeSpan PauseFor = TimeSpan.FromSeconds(2);
+
+    /// <summary>The KARTE row of the summary: what reached the stand-in during the run.</summary>
+    private void ReportKarte(FailoverRun run, Verification result, TimeSpan? after, string fault)
+    {
+        var karte = result.Karte!;
+        var webhooks = run.Project.Ledger.Count(s => s.Kind == "marketo-webhook");
+        var acceptedWebhooks = run.Project.Ledger.Count(s => s.Kind == "marketo-webhook" && s.Answer == Answer.Accepted);
+        ReliabilitySummary.Add([new SummaryRow($"KARTE write-back during: {fault}", karte.Rows, karte.Expected, karte.ExpectedReceived,
+            karte.Repeats, 0, FailoverRun.Seconds(after),
+            $"writes queued {karte.Rows}: user info of synced users and {acceptedWebhooks} of {webhooks} Marketo webhooks for their linked users; " +
+            $"{karte.Flagged} rows flagged possibleDuplicate, {karte.Repeats} received twice (unflagged {karte.UnflaggedRepeats.Count}); " +
+            $"order per user kept: {(karte.OrderViolations.Count == 0 ? "yes" : "NO")}; max {karte.MaxRequestsPerSecond}/s at KARTE (ceiling {FailoverRun.KarteRequestsPerSecond})")], output);
+    }
+
+    /// <summary>Everything expected reached KARTE; a repeat only from a flagged row; order per user kept.</summary>
+    private static void AssertKarte(Verification result)
+    {
+        var karte = result.Karte;
+        Assert.NotNull(karte);
+        Assert.True(karte.Complete && karte.Sound, karte.Describe());
+        Assert.Equal(karte.Expected, karte.ExpectedReceived);
+        Assert.True(karte.Expected > 0, "nothing was expected at KARTE");
+    }
 
     private void Report(FailoverRun run, Verification result, TimeSpan? after, string fault)
     {
@@ -155,6 +186,7 @@ public sealed class HostFailoverTests(ITestOutputHelper output)
             Assert.True(p99 is not null && p99 <= KillSyncP99Limit, $"identify → synced p99 around the kill of host {kill.Host}: {FailoverRun.Seconds(p99)}");
         }
         AssertLimits(run.Project, result);
+        AssertKarte(result);
     }
 
     internal static void AssertLimits(ReliabilityProject project, Verification result)

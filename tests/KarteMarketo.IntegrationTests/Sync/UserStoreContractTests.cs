@@ -64,6 +64,25 @@ public abstract class UserStoreContractTests
     }
 
     [Fact]
+    public async Task The_users_of_a_key_are_its_newest_links_oldest_first_and_follow_unlinks_and_newer_emails()
+    {
+        // The store owns the links: a lead-key grain reads its users from here.
+        var p = NewProject();
+        const string cookie = "id:1-A-2&token:_mch-x-1";
+        foreach (var user in new[] { "u1", "u2", "u3", "u4" }) await Store.LinkKeyAsync(p, user, LeadKeyType.Email, "shared@example.com");
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Cookie, cookie);
+        Assert.Equal(["u1", "u2", "u3", "u4"], await Store.ListUsersOfKeyAsync(p, LeadKeyType.Email, "shared@example.com", 10));
+        Assert.Equal(["u3", "u4"], await Store.ListUsersOfKeyAsync(p, LeadKeyType.Email, "shared@example.com", 2));
+
+        await Store.UnlinkKeyAsync(p, "u2", LeadKeyType.Email, "shared@example.com", null);
+        await Store.LinkKeyAsync(p, "u3", LeadKeyType.Email, "newer@example.com");     // the latest email wins
+        Assert.Equal(["u1", "u4"], await Store.ListUsersOfKeyAsync(p, LeadKeyType.Email, "shared@example.com", 10));
+        Assert.Equal(["u3"], await Store.ListUsersOfKeyAsync(p, LeadKeyType.Email, "newer@example.com", 10));
+        Assert.Equal(["u1"], await Store.ListUsersOfKeyAsync(p, LeadKeyType.Cookie, cookie, 10));
+        Assert.Empty(await Store.ListUsersOfKeyAsync(NewProject(), LeadKeyType.Email, "shared@example.com", 10));
+    }
+
+    [Fact]
     public async Task Touch_records_users_idempotently()
     {
         var p = NewProject();

@@ -37,14 +37,23 @@ public sealed class LeadKeyGrain(
     private LeadKeyId _id;
     private int _callsRunning;
 
+    /// <summary>The key's users, oldest link first: a cache of the user store's links (which own them), read at
+    /// activation and changed only after the store's write. At most <see cref="LeadKeyLinks.MaxUsersPerKey"/> (one
+    /// more until the next link where a crash came between a link and the drop it made due).</summary>
+    private List<string> _linked = [];
+
     private LeadKeyState S => state.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_projectId, _type, _value) = GrainKeys.ParseLeadKey(this.GetPrimaryKeyString());
         _id = new LeadKeyId(_projectId, _type, _value);
-        return Task.CompletedTask;
+        // A key never stored has no links yet: its first link writes the state (see LinkAsync), so new keys read nothing more.
+        if (state.RecordExists) await LoadLinksAsync(cancellationToken);
     }
+
+    private async Task LoadLinksAsync(CancellationToken cancellationToken = default) =>
+        _linked = [.. await users.ListUsersOfKeyAsync(_projectId, _type, _value, LeadKeyLinks.MaxUsersPerKey + 1, cancellationToken)];
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -94,7 +103,7 @@ public sealed class LeadKeyGrain(
         if (realtime && S.LastResult == SyncResult.Deferred && S.BackloggedAt is { } backlogged && backlogged + BacklogTrustedFor > noOpUntil)
             noOpUntil = backlogged + BacklogTrustedFor;
         var cookieNoOp = LeadKeyPolicy.CookieFallbackNow(realtime, S.LastResult) == CookieFallback.NotNeeded;
-        shortcuts.Publish(_id, new IdentifyShortcut([.. S.LinkedUsers], record.Version, noOpUntil, cookieNoOp));
+        shortcuts.Publish(_id, new IdentifyShortcut([.. _linked], record.Version, noOpUntil, cookieNoOp));
     }
 
     public async Task IdentifyAsync(IdentifyCommand command)
@@ -154,9 +163,9 @@ public sealed class LeadKeyGrain(
 
     public async Task UnlinkUserAsync(string userId)
     {
-        var removed = S.LinkedUsers.Remove(userId);
-        removed |= S.CookieFallbacks.Remove(userId);
-        if (removed) await state.WriteStateAsync();
+        // The store has ended the link (the user's newer email won): the list is read from it again.
+        await LoadLinksAsync();
+        if (S.CookieFallbacks.Remove(userId)) await state.WriteStateAsync();
     }
 
     public async Task ForgetLeadIdAsync(long leadId)
@@ -193,7 +202,7 @@ public sealed class LeadKeyGrain(
         DateTimeOffset? nextEligible = S.LastRequestAt is { } start && settings is not null
             ? start + TimeSpan.FromSeconds(settings.RealtimeSync.ResyncWindowSeconds)
             : null;
-        return new LeadKeyView([.. S.LinkedUsers], S.LeadId, S.LastResult, S.LastError, S.LastRequestAt, nextEligible, S.DroppedLinks);
+        return new LeadKeyView([.. _linked], S.LeadId, S.LastResult, S.LastError, S.LastRequestAt, nextEligible, S.DroppedLinks);
     }
 
     public async Task<LeadIdResolution> ResolveLeadIdAsync(MarketoCallPurpose purpose)
@@ -304,28 +313,29 @@ public sealed class LeadKeyGrain(
         }
 
         await state.WriteStateAsync();
-        if (update is not null && S.LinkedUsers.Count > 0)
+        if (update is not null && _linked.Count > 0)
         {
-            await users.ApplySyncResultAsync(_projectId, [.. S.LinkedUsers], update);
+            await users.ApplySyncResultAsync(_projectId, [.. _linked], update);
             if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         }
-        if (leadGone && S.LinkedUsers.Count > 0)
+        if (leadGone && _linked.Count > 0)
         {
             // Cleared first, so that only users that had the lead are written to KARTE as gone (once).
-            var lost = await users.ClearLeadAsync(_projectId, [.. S.LinkedUsers], _type);
+            var lost = await users.ClearLeadAsync(_projectId, [.. _linked], _type);
             if (lost.Count > 0) await writeBack.EnqueueLeadGoneAsync(_projectId, lost);
         }
         if (handOvers.Count > 0)
             await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
     }
 
-    /// <summary>Links a user (store first: it is idempotent, and the grain's list is what prevents repeating it).
-    /// Returns whether the state changed. A user linking to a key with a known lead gets the lead at once. The latest
-    /// email wins: the keys of the user's older emails are told to let the user go. Beyond
+    /// <summary>Links a user in the store (which owns links; it is idempotent, and the cached list is what prevents
+    /// repeating it). Returns whether the state needs writing: for the key's first link (so that an activation finds
+    /// links only where state exists) or a dropped one. A user linking to a key with a known lead gets the lead at
+    /// once. The latest email wins: the keys of the user's older emails are told to read their links again. Beyond
     /// <see cref="LeadKeyLinks.MaxUsersPerKey"/> users the oldest link is dropped.</summary>
     private async Task<bool> LinkAsync(string userId)
     {
-        if (S.LinkedUsers.Contains(userId, StringComparer.Ordinal)) return false;
+        if (_linked.Contains(userId, StringComparer.Ordinal)) return false;
         var replaced = await users.LinkKeyAsync(_projectId, userId, _type, _value);
         // Marketo events kept against this key reach KARTE for the new user too (before the link is remembered, so a
         // crash here repeats it; repeats are no-ops).
@@ -337,21 +347,23 @@ public sealed class LeadKeyGrain(
             await users.ApplySyncResultAsync(_projectId, [userId], update);
             if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         }
-        S.LinkedUsers.Add(userId);
-        while (S.LinkedUsers.Count > LeadKeyLinks.MaxUsersPerKey)
+        _linked.Add(userId);
+        var dirty = !state.RecordExists;
+        while (_linked.Count > LeadKeyLinks.MaxUsersPerKey)
         {
-            var oldest = S.LinkedUsers[0];
+            var oldest = _linked[0];
             await users.UnlinkKeyAsync(_projectId, oldest, _type, _value, S.LeadId);
-            S.LinkedUsers.RemoveAt(0);
+            _linked.RemoveAt(0);
             S.CookieFallbacks.Remove(oldest);
             S.DroppedLinks++;
+            dirty = true;
         }
         foreach (var email in replaced)
         {
             // One-way: the store has ended the link already; this only updates that key's own list.
             _ = GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).UnlinkUserAsync(userId);
         }
-        return true;
+        return dirty;
     }
 
     /// <summary>What the key learned belongs to one Marketo instance: where the project now uses another, all of it is

@@ -7,8 +7,8 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 [GenerateSerializer, Alias("KarteMarketo.LeadKeyState")]
 public sealed class LeadKeyState
 {
-    /// <summary>The KARTE users seen with this key.</summary>
-    [Id(0)] public List<string> LinkedUsers { get; set; } = [];
+    // Id 0 held the linked users until the user store became their one owner (LeadKeyGrain caches them from it);
+    // stored states that still carry it are read without it.
 
     /// <summary>The lead found for the key (null: none, or not looked up yet).</summary>
     [Id(1)] public long? LeadId { get; set; }

@@ -7,7 +7,7 @@ namespace KarteMarketo.IntegrationTests.Cluster.Reliability;
 
 /// <summary>
 /// One host-failure run: three hosts on a fresh database, one project on its own sandbox sending identify batches of
-/// 50 new users, KARTE webhooks and lead upserts to all three front doors, while the test kills, restarts or pauses
+/// 50 new users, KARTE webhooks, Marketo webhooks and lead upserts to all three front doors, and writing to KARTE, while the test kills, restarts or pauses
 /// hosts. Keeps when each host was down, when the cluster declared each killed silo dead, and when each user first
 /// showed up synced, so the checks can tell a survivor's failure from a dead host's refused connection.
 /// </summary>
@@ -15,6 +15,9 @@ public sealed class FailoverRun : IAsyncDisposable
 {
     /// <summary>Load: one request every 300 ms, rotating host and kind (an identify batch every third group).</summary>
     public static readonly TimeSpan Every = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The project's <c>karte.requestsPerSecond</c>.</summary>
+    public const int KarteRequestsPerSecond = 100;
 
     private readonly TestDatabase db;
     private readonly MarketoInstance marketo;
@@ -61,7 +64,12 @@ public sealed class FailoverRun : IAsyncDisposable
         var marketo = await marketoStart;
         // Batches of 50 new users, each its own lead (4,000 leads cover a run on a quiet machine; later users reuse them); lookups gathered for 2 s, so the
         // three silos' lookups, activities and leads stay inside the sandbox's 100 calls per 20 s.
-        var project = new ReliabilityProject(name, marketo) { IdentifyBatch = 50, RealtimeBatchDelayMilliseconds = 2000 };
+        // The project also writes to KARTE (the sandbox process's stand-in): user info of every synced user and the
+        // Marketo webhooks the load adds, at most 100 calls a second.
+        var project = new ReliabilityProject(name, marketo)
+        {
+            IdentifyBatch = 50, RealtimeBatchDelayMilliseconds = 2000, KarteRequestsPerSecond = KarteRequestsPerSecond,
+        };
         await project.SeedMarketoAsync(leads: 4000, parallel: true);
         await project.CreateAsync(cluster);
         var run = new FailoverRun(db, marketo, cluster, project, output);

@@ -66,14 +66,20 @@ public static class KarteWriteCheck
             problems.Add($"row {row.Id} ({row.EventName} of {row.UserId}) is delivered but KARTE never received it");
 
         var expectedReceived = 0;
+        var notReceived = new HashSet<ExpectedKarteWrite>();
         var rowsByUser = rows.ToLookup(r => r.UserId);
         foreach (var want in expected)
         {
             var candidates = rowsByUser[want.UserId].Where(r => r.EventName == want.EventName &&
                                              (want.Seq is null ? r.Values["marketo"] is JsonObject : (string?)r.Values["seq"] == want.Seq)).ToList();
-            if (candidates.Count == 0) missing.Add($"{want}: never queued");
-            else if (candidates.Any(r => receivedByContent.ContainsKey(r.Content))) expectedReceived++;
-            else missing.Add($"{want}: queued, {string.Join("/", candidates.Select(c => $"row {c.Id} {c.Status} after {c.Attempts} attempt(s) {c.Error}"))}");
+            if (candidates.Any(r => receivedByContent.ContainsKey(r.Content)))
+            {
+                expectedReceived++;
+                continue;
+            }
+            notReceived.Add(want);
+            missing.Add(candidates.Count == 0 ? $"{want}: never queued"
+                : $"{want}: queued, {string.Join("/", candidates.Select(c => $"row {c.Id} {c.Status} after {c.Attempts} attempt(s) {c.Error}"))}");
         }
 
         foreach (var user in rows.Where(r => r.Status == "delivered").GroupBy(r => r.UserId))
@@ -110,7 +116,10 @@ public static class KarteWriteCheck
         }
 
         return new KarteCheck(rows.Count, delivered.Count, pending, rows.Count(r => r.PossibleDuplicate), expected.Count, expectedReceived,
-            received.Events.Count, repeats, received.Repeats, received.MaxRequestsPerSecond, missing, unflagged, unexpected, order, problems, rows, received);
+            received.Events.Count, repeats, received.Repeats, received.MaxRequestsPerSecond, missing, unflagged, unexpected, order, problems, rows, received)
+        {
+            NotReceived = notReceived,
+        };
     }
 
     /// <summary>The project's KARTE outbox rows in id order (the order they were queued).</summary>
@@ -173,6 +182,9 @@ public sealed record KarteCheck(int Rows, int Delivered, int Pending, int Flagge
     IReadOnlyList<string> Unexpected, IReadOnlyList<string> OrderViolations, IReadOnlyList<string> Problems,
     IReadOnlyList<KarteRow> RowList, KarteReceived Listing)
 {
+    /// <summary>The expected writes KARTE has not received (yet).</summary>
+    public IReadOnlySet<ExpectedKarteWrite> NotReceived { get; init; } = new HashSet<ExpectedKarteWrite>();
+
     /// <summary>Everything queued is delivered and every expected write arrived.</summary>
     public bool Complete => Pending == 0 && Missing.Count == 0;
 

@@ -9,7 +9,8 @@ public static partial class Load
 {
     /// <summary>
     /// Sends one request per project every <paramref name="every"/> until <paramref name="duration"/> has passed,
-    /// rotating the kind (identify, activity, lead) and the host (all three, dead or alive: a dead host's connection
+    /// rotating the kind (identify, activity, lead; with a Marketo webhook beside each activity where the project
+    /// writes to KARTE) and the host (all three, dead or alive: a dead host's connection
     /// failures are part of the picture). Requests are not awaited one by one, so a slow answer never slows the load.
     /// </summary>
     public static async Task RunAsync(ThreeHostCluster cluster, IReadOnlyList<ReliabilityProject> projects, TimeSpan duration, TimeSpan every,
@@ -24,12 +25,15 @@ public static partial class Load
             foreach (var project in projects)
             {
                 var host = tick % 3;
-                inFlight.Add((tick / 3 % 3) switch
+                var kind = tick / 3 % 3;
+                inFlight.Add(kind switch
                 {
                     0 => project.SendIdentifyAsync(cluster, host),
                     1 => project.SendActivityAsync(cluster, host),
                     _ => project.SendLeadAsync(cluster, host),
                 });
+                // A project writing to KARTE also gets Marketo webhooks (events for KARTE) beside the KARTE webhooks.
+                if (kind == 1 && project.Karte is not null) inFlight.Add(project.SendMarketoWebhookAsync(cluster, host));
             }
             tick++;
             await timer.WaitForNextTickAsync(CancellationToken.None);

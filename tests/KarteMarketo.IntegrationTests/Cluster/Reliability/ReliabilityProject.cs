@@ -39,12 +39,17 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
     public const string ActivityEvent = "purchase";
     public const string CustomField = "karteScore";
 
+    /// <summary>The event name of the Marketo webhooks sent to a project that writes to KARTE.</summary>
+    public const string MarketoEvent = "marketo_email_click";
+
     private readonly ConcurrentQueue<Sent> ledger = new();
     private readonly List<(string Email, long LeadId)> seeded = [];
     private int nextIdentify;
     private int nextActivity;
     private int nextLead;
+    private int nextMarketoWebhook;
     private int activityTypeId;
+    private KarteStandInClient? karte;
 
     public string Id { get; } = id;
 
@@ -54,6 +59,16 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
 
     /// <summary>The project's <c>realtimeSync.batchDelayMilliseconds</c>.</summary>
     public int RealtimeBatchDelayMilliseconds { get; init; } = 500;
+
+    /// <summary>Set: the project writes to KARTE (the sandbox process's stand-in at <c>/karte</c>) at most this many calls
+    /// a second, the load adds Marketo webhooks, and <see cref="VerifyAsync"/> checks what KARTE received.</summary>
+    public int? KarteRequestsPerSecond { get; init; }
+
+    /// <summary>The KARTE stand-in this project writes to, or null when it does not write to KARTE.</summary>
+    public KarteStandInClient? Karte => KarteRequestsPerSecond is null ? null : karte ??= new KarteStandInClient(Marketo.BaseAddress);
+
+    /// <summary>The project's webhook secret (Marketo webhooks).</summary>
+    public string WebhookSecret { get; private set; } = "";
 
     /// <summary>When each user was first seen in the synced segment (polled by <see cref="WatchSyncAsync"/>).</summary>
     public ConcurrentDictionary<string, DateTimeOffset> SyncWatch { get; } = new(StringComparer.Ordinal);
@@ -120,9 +135,17 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
             ["activityTypeId"] = activityTypeId,
             ["primaryAttribute"] = "item_name",
         }),
+        ["karte"] = Karte?.Settings(KarteRequestsPerSecond!.Value),
     };
 
-    public async Task CreateAsync(ThreeHostCluster cluster) => ApiKey = await cluster.PutProjectAsync(Id, Settings());
+    public async Task CreateAsync(ThreeHostCluster cluster)
+    {
+        var created = await cluster.PutProjectSettingsAsync(Id, Settings());
+        ApiKey = (string)created["apiKey"]!;
+        WebhookSecret = (string)created["webhookSecret"]!;
+        if (Karte is not null && (string?)created["karteConnection"] != "ok")
+            throw new InvalidOperationException($"{Id}: the KARTE stand-in refused the token check: {created["karteConnection"]}");
+    }
 
     /// <summary>One identify event for a new user with the next seeded email (each user its own lead).</summary>
     public Task SendIdentifyAsync(ThreeHostCluster cluster, int host)
@@ -219,6 +242,26 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         return SendAsync(cluster, host, "activity", deliveryId, $"/v1/projects/{Id}/webhooks/karte", body, null);
     }
 
+    /// <summary>
+    /// One Marketo webhook (an email click) about the lead of the latest user accepted so far, so that it finds a linked
+    /// user; <c>seq</c> names it among the KARTE writes. The users its <c>200</c> names are those it is to be written for.
+    /// </summary>
+    public Task SendMarketoWebhookAsync(ThreeHostCluster cluster, int host)
+    {
+        var n = Interlocked.Increment(ref nextMarketoWebhook) - 1;
+        var seq = $"{Id}-m{n}";
+        var latest = ledger.LastOrDefault(s => s.Kind == "identify" && s.Answer == Answer.Accepted);
+        var user = latest is null ? 0 : int.Parse(latest.Key[(latest.Key.LastIndexOf('u') + 1)..].Split('+')[0], System.Globalization.CultureInfo.InvariantCulture);
+        var body = new JsonObject
+        {
+            ["email"] = seeded[user % seeded.Count].Email,
+            ["event_name"] = MarketoEvent,
+            ["seq"] = seq,
+            ["campaign"] = "reliability",
+        };
+        return SendAsync(cluster, host, "marketo-webhook", seq, $"/v1/projects/{Id}/webhooks/marketo", body, null, webhookSecret: WebhookSecret);
+    }
+
     /// <summary>One lead upsert of a new email, with an Idempotency-Key (its delivery id).</summary>
     public Task SendLeadAsync(ThreeHostCluster cluster, int host)
     {
@@ -229,7 +272,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
     }
 
     private async Task SendAsync(ThreeHostCluster cluster, int host, string kind, string key, string path, JsonNode body, string? idempotencyKey,
-        IReadOnlyList<string>? users = null)
+        IReadOnlyList<string>? users = null, string? webhookSecret = null)
     {
         var at = DateTimeOffset.UtcNow;
         // Generous: the service must answer (2xx or a problem) long before this.
@@ -238,7 +281,8 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         {
             Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
         };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        if (webhookSecret is not null) request.Headers.Add("X-Webhook-Secret", webhookSecret);
+        else request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
         if (idempotencyKey is not null) request.Headers.Add("Idempotency-Key", idempotencyKey);
         try
         {
@@ -249,6 +293,9 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
             var answer = status is >= 200 and < 300 ? Answer.Accepted
                 : status >= 500 && problem ? Answer.Problem
                 : Answer.Unclear;
+            // A Marketo webhook's 200 names the users its event is recorded (and to be written to KARTE) for.
+            if (kind == "marketo-webhook" && answer == Answer.Accepted)
+                users = [.. (JsonNode.Parse(text)?["users"]?.AsArray() ?? []).Select(u => (string)u!)];
             ledger.Enqueue(new Sent(kind, key, host, answer, status, answer == Answer.Accepted ? null : Shorten(text), at) { Users = users });
         }
         catch (HttpRequestException ex)
@@ -299,7 +346,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
 
         var accepted = ledger.Where(s => s.Answer == Answer.Accepted).ToList();
         // Identify batches are checked through the synced segment: one read for every user.
-        var synced = accepted.Any(s => s.Users is not null) ? await ReadSyncedAsync(cluster) : null;
+        var synced = accepted.Any(s => s.Kind == "identify" && s.Users is not null) || Karte is not null ? await ReadSyncedAsync(cluster) : null;
         var missing = new List<string>();
         var kept = new List<string>();
         var duplicates = 0;
@@ -313,6 +360,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
             pendingLeads = await DeliveryIdsAsync(cluster, "leads", "pending");
         }
         failedRows = [.. await DeliveryIdsAsync(cluster, "activities", "failed"), .. await DeliveryIdsAsync(cluster, "leads", "failed")];
+        var karteCheck = Karte is null ? null : await CheckKarteAsync(cluster, accepted, synced!);
 
         foreach (var sent in accepted)
         {
@@ -355,6 +403,13 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                     }
                     break;
                 }
+                case "marketo-webhook" when karteCheck is not null:
+                {
+                    var notWritten = sent.Users!.Where(u => karteCheck.NotReceived.Contains(new ExpectedKarteWrite(u, MarketoEvent, sent.Key))).ToList();
+                    if (notWritten.Count == 0) delivered++;
+                    else missing.Add($"marketo webhook {sent.Key}: not at KARTE for {string.Join(", ", notWritten)}");
+                    break;
+                }
                 case "identify":
                 {
                     var user = await cluster.GetAdminAsync($"/v1/projects/{Id}/users/{sent.Key}");
@@ -369,6 +424,12 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
                     break;
                 }
             }
+        }
+        if (karteCheck is not null)
+        {
+            // Synced users whose user info never reached KARTE (webhook events are counted above, per request).
+            missing.AddRange(karteCheck.Missing.Where(m => m.StartsWith(UserInfoEvent + " ", StringComparison.Ordinal)).Select(m => "KARTE " + m));
+            if (karteCheck.Pending > 0) missing.Add($"KARTE: {karteCheck.Pending} writes still pending");
         }
         // What the outbox says of each missing row (status, attempts, error, next attempt), for the failure message.
         if (missing.Count > 0 && missing.Count <= 20)
@@ -388,7 +449,29 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
             ledger.Count(s => s.Answer == Answer.Unclear),
             [.. ledger.Where(s => s.Answer != Answer.Accepted).OrderBy(s => s.Answer == Answer.Unclear ? 0 : 1)
                 .Select(s => $"{s.Kind} {s.Key} host {s.Host} {s.Answer} {s.Status} {s.At:HH:mm:ss.fff}-{s.Ended:HH:mm:ss.fff} {s.Detail}").Take(4)],
-            accepted.Sum(s => s.Users?.Count ?? 1));
+            accepted.Where(s => s.Kind != "marketo-webhook").Sum(s => s.Users?.Count ?? 1) + accepted.Count(s => s.Kind == "marketo-webhook"))
+        {
+            Karte = karteCheck,
+        };
+    }
+
+    private const string UserInfoEvent = "identify";
+
+    /// <summary>
+    /// What KARTE must have received for the accepted causes: an <c>identify</c> for every accepted user now in the
+    /// synced segment, and each accepted Marketo webhook's event for every user its <c>200</c> named.
+    /// </summary>
+    private async Task<KarteCheck> CheckKarteAsync(ThreeHostCluster cluster, List<Sent> accepted, HashSet<string> synced)
+    {
+        var expected = new List<ExpectedKarteWrite>();
+        foreach (var sent in accepted)
+        {
+            if (sent.Kind == "identify")
+                expected.AddRange((sent.Users ?? [sent.Key]).Where(synced.Contains).Select(u => new ExpectedKarteWrite(u, UserInfoEvent)));
+            else if (sent.Kind == "marketo-webhook")
+                expected.AddRange(sent.Users!.Select(u => new ExpectedKarteWrite(u, MarketoEvent, sent.Key)));
+        }
+        return await KarteWriteCheck.RunAsync(cluster.ConnectionString, cluster, Id, Karte!, expected);
     }
 
     /// <summary>Delivery ids of rows the service flagged as possibly sent twice (a crash between Marketo's answer and
@@ -420,8 +503,12 @@ public sealed record Verification(int Requests, int Accepted, int Delivered, int
     /// <summary>Everything accepted is applied (or, where Marketo's day is over, kept pending).</summary>
     public bool Complete => Missing.Count == 0;
 
+    /// <summary>What KARTE received, where the project writes to KARTE.</summary>
+    public KarteCheck? Karte { get; init; }
+
     public string Describe() =>
         $"requests {Requests}, accepted {Accepted} ({AcceptedItems} items), delivered {Delivered}, kept {KeptPending.Count}, duplicates {Duplicates}, " +
         $"breaches {Breaches}, max/20s {MaxInWindow}, max in flight {MaxInFlight}, unclear {Unclear}; missing {Missing.Count}: " +
-        string.Join("; ", Missing.Take(8)) + (FailureSamples.Count > 0 ? "; not accepted: " + string.Join(" | ", FailureSamples) : "");
+        string.Join("; ", Missing.Take(8)) + (FailureSamples.Count > 0 ? "; not accepted: " + string.Join(" | ", FailureSamples) : "") +
+        (Karte is null ? "" : "; " + Karte.Describe());
 }

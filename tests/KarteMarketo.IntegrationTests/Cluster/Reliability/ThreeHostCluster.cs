@@ -162,13 +162,18 @@ public sealed class ThreeHostCluster : IAsyncDisposable
     }
 
     /// <summary>Creates or replaces a project's settings through host 0 and returns its API key.</summary>
-    public async Task<string> PutProjectAsync(string projectId, JsonObject settings)
+    public async Task<string> PutProjectAsync(string projectId, JsonObject settings) =>
+        (string)(await PutProjectSettingsAsync(projectId, settings))["apiKey"]!;
+
+    /// <summary>Creates or replaces a project's settings through the first live host; returns the settings response
+    /// (API key, webhook secret, connection checks).</summary>
+    public async Task<JsonObject> PutProjectSettingsAsync(string projectId, JsonObject settings)
     {
         using var admin = this[Up.First()].CreateAdminClient();
         using var response = await admin.PutAsJsonAsync($"/v1/projects/{projectId}/settings", settings);
         var text = await response.Content.ReadAsStringAsync();
         if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"PUT settings {projectId}: {(int)response.StatusCode} {text}");
-        return (string)JsonNode.Parse(text)!["apiKey"]!;
+        return JsonNode.Parse(text)!.AsObject();
     }
 
     /// <summary>Where <see cref="DisposeAsync"/> leaves every host's output (for a failed run's post-mortem).</summary>
