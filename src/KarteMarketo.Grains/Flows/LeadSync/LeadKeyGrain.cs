@@ -312,18 +312,28 @@ public sealed class LeadKeyGrain(
                 break;
         }
 
-        await state.WriteStateAsync();
-        if (update is not null && _linked.Count > 0)
+        // The users' info first, the key's state last: a failure in between leaves the state stored as pending, so the
+        // journal's recovery looks the key up again and writes the info then (both writes repeat harmlessly). The other
+        // way round, a key stored as synced with its users never written would stay so for the whole resync window.
+        try
         {
-            await users.ApplySyncResultAsync(_projectId, [.. _linked], update);
-            if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
+            if (update is not null && _linked.Count > 0)
+                await users.ApplySyncResultAsync(_projectId, [.. _linked], update);
+            if (leadGone && _linked.Count > 0)
+            {
+                // Cleared first, so that only users that had the lead are written to KARTE as gone (once).
+                var lost = await users.ClearLeadAsync(_projectId, [.. _linked], _type);
+                if (lost.Count > 0) await writeBack.EnqueueLeadGoneAsync(_projectId, lost);
+            }
+            await state.WriteStateAsync();
         }
-        if (leadGone && _linked.Count > 0)
+        catch
         {
-            // Cleared first, so that only users that had the lead are written to KARTE as gone (once).
-            var lost = await users.ClearLeadAsync(_projectId, [.. _linked], _type);
-            if (lost.Count > 0) await writeBack.EnqueueLeadGoneAsync(_projectId, lost);
+            // The state above changed in memory only: start again from what is stored (the delivery reports the failure).
+            DeactivateOnIdle();
+            throw;
         }
+        if (update?.Karte is not null && _linked.Count > 0) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         if (handOvers.Count > 0)
             await Task.WhenAll(handOvers.Select(h => CookieGrain(h.Cookie).IdentifyAsync(new IdentifyCommand(h.User, null))));
     }
