@@ -12,6 +12,10 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     /// <summary>Each key's users in link order (the index <c>user_keys_by_key</c> is in PostgreSQL).</summary>
     private readonly Dictionary<(string Project, LeadKeyType Type, string Value), List<string>> _keyUsers = [];
 
+    /// <summary>How many distinct keys of each type a project's users carry (entries of <see cref="_keyUsers"/>), kept
+    /// as keys come and go so that a resync's estimate does not walk every key.</summary>
+    private readonly Dictionary<(string Project, LeadKeyType Type), int> _distinctKeys = [];
+
     private sealed class UserRow(string userId)
     {
         public string UserId { get; } = userId;
@@ -52,7 +56,11 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
             if (!row.Keys.Contains(key))
             {
                 row.Keys.Add(key);
-                if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers)) _keyUsers[(projectId, type, value)] = keyUsers = [];
+                if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers))
+                {
+                    _keyUsers[(projectId, type, value)] = keyUsers = [];
+                    _distinctKeys[(projectId, type)] = _distinctKeys.GetValueOrDefault((projectId, type)) + 1;
+                }
                 keyUsers.Add(userId);
             }
             return Task.FromResult(replaced);
@@ -77,7 +85,9 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         if (!_keyUsers.TryGetValue((projectId, type, value), out var keyUsers)) return;
         keyUsers.Remove(userId);
-        if (keyUsers.Count == 0) _keyUsers.Remove((projectId, type, value));
+        if (keyUsers.Count > 0) return;
+        _keyUsers.Remove((projectId, type, value));
+        _distinctKeys[(projectId, type)] -= 1;
     }
 
     public Task<IReadOnlyList<string>> ListUsersOfKeyAsync(string projectId, LeadKeyType type, string value, int limit,
@@ -140,9 +150,7 @@ public sealed class InMemoryUserStore(IKarteWriteQueue? karte = null) : IUserSto
     {
         lock (_gate)
         {
-            return Task.FromResult(_users.Where(kv => kv.Key.Project == projectId)
-                .SelectMany(kv => kv.Value.Keys).Where(k => k.Type == type).Select(k => k.Value)
-                .Distinct(StringComparer.Ordinal).Count());
+            return Task.FromResult(_distinctKeys.GetValueOrDefault((projectId, type)));
         }
     }
 

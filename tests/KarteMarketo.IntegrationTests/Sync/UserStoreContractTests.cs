@@ -141,6 +141,27 @@ public abstract class UserStoreContractTests
     }
 
     [Fact]
+    public async Task Distinct_keys_are_counted_per_project_and_type_as_links_come_and_go()
+    {
+        var p = "count-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, await Store.CountKeyValuesAsync(p, LeadKeyType.Email));
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Email, "a@example.com");
+        await Store.LinkKeyAsync(p, "u2", LeadKeyType.Email, "a@example.com");    // shared: one key
+        await Store.LinkKeyAsync(p, "u3", LeadKeyType.Email, "b@example.com");
+        await Store.LinkKeyAsync(p, "u1", LeadKeyType.Cookie, "id:1-A-2&token:_mch-c-1");
+        await Store.LinkKeyAsync("other-" + p, "u1", LeadKeyType.Email, "z@example.com");
+        Assert.Equal((2, 1), (await Store.CountKeyValuesAsync(p, LeadKeyType.Email), await Store.CountKeyValuesAsync(p, LeadKeyType.Cookie)));
+
+        // u3's new email replaces b (the latest email wins); u1 leaves a, which u2 still carries.
+        await Store.LinkKeyAsync(p, "u3", LeadKeyType.Email, "c@example.com");
+        await Store.UnlinkKeyAsync(p, "u1", LeadKeyType.Email, "a@example.com", null);
+        Assert.Equal(2, await Store.CountKeyValuesAsync(p, LeadKeyType.Email));
+        await Store.UnlinkKeyAsync(p, "u2", LeadKeyType.Email, "a@example.com", null);
+        Assert.Equal(1, await Store.CountKeyValuesAsync(p, LeadKeyType.Email));
+        Assert.Equal(["c@example.com"], await Store.ListKeyValuesAsync(p, LeadKeyType.Email, null, 10));
+    }
+
+    [Fact]
     public async Task A_gone_lead_an_unlinked_key_and_a_move_to_another_instance_clear_the_users_lead()
     {
         var p = NewProject();
