@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox.Karte;
 
+using KarteMarketo.FunctionalTests.Sync;
+
 namespace KarteMarketo.FunctionalTests.KarteWriteBack;
 
 /// <summary>KARTE misbehaving (the stand-in's faults over real HTTP): every write still arrives exactly once and in order
@@ -14,9 +16,9 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
     private const int Users = 4, EventsPerUser = 5;
 
     /// <summary>Users linked to emails with no lead (so only the events are written), then five numbered events each.</summary>
-    private static async Task SendNumberedEventsAsync(KarteTestKit kit)
+    private static async Task SendNumberedEventsAsync(SyncTestKit kit)
     {
-        await kit.SendAsync([.. Enumerable.Range(0, Users).Select(u => KarteTestKit.Identify($"f{u}", $"f{u}@example.com"))]);
+        await kit.SendAsync([.. Enumerable.Range(0, Users).Select(u => SyncTestKit.Identify($"f{u}", $"f{u}@example.com"))]);
         using var client = kit.App.CreateClient();
         client.DefaultRequestHeaders.Add("X-Webhook-Secret", kit.Project.WebhookSecret);
         for (var n = 0; n < EventsPerUser; n++)
@@ -30,13 +32,13 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
         }
     }
 
-    private static IReadOnlyList<int> StepsOf(KarteTestKit kit, string userId) =>
+    private static IReadOnlyList<int> StepsOf(SyncTestKit kit, string userId) =>
         [.. kit.ReceivedFor(userId).Where(e => e.EventName == "marketo_step").Select(e => (int)e.Values["n"]!)];
 
-    private static bool AllWritten(KarteTestKit kit) =>
+    private static bool AllWritten(SyncTestKit kit) =>
         Enumerable.Range(0, Users).All(u => StepsOf(kit, $"f{u}").Count >= EventsPerUser);
 
-    private static async Task AssertEachOnceInOrderAsync(KarteTestKit kit)
+    private static async Task AssertEachOnceInOrderAsync(SyncTestKit kit)
     {
         await kit.RunForAsync(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1));
         for (var u = 0; u < Users; u++) Assert.Equal(Enumerable.Range(0, EventsPerUser), StepsOf(kit, $"f{u}"));
@@ -47,11 +49,11 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
     [Fact]
     public async Task A_429_storm_delays_but_writes_everything_once_in_order_per_user()
     {
-        await using var kit = await KarteTestKit.StartAsync(app, "kf-429");
+        await using var kit = await SyncTestKit.StartWithKarteAsync(app, "kf-429");
         kit.Karte.AddFault(KarteFaultKind.TooManyRequests, count: 12, retryAfterSeconds: 3);
         await SendNumberedEventsAsync(kit);
 
-        await kit.AdvanceUntilAsync(() => AllWritten(kit), "all events written through the 429s", TimeSpan.FromSeconds(1));
+        await kit.AdvanceInStepsUntilAsync(() => AllWritten(kit), "all events written through the 429s", TimeSpan.FromSeconds(1));
         Assert.Equal(12, kit.Karte.Answers.GetValueOrDefault(429));
         await AssertEachOnceInOrderAsync(kit);
         // A 429 is KARTE's limit, not the write's fault: no attempt was spent on it.
@@ -62,12 +64,12 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
     [Fact]
     public async Task A_5xx_storm_backs_off_and_writes_everything_once_in_order_per_user()
     {
-        await using var kit = await KarteTestKit.StartAsync(app, "kf-5xx");
+        await using var kit = await SyncTestKit.StartWithKarteAsync(app, "kf-5xx");
         kit.Karte.AddFault(KarteFaultKind.ServerError, count: 5, status: 503);
         kit.Karte.AddFault(KarteFaultKind.Hang, count: 1);
         await SendNumberedEventsAsync(kit);
 
-        await kit.AdvanceUntilAsync(() => AllWritten(kit), "all events written through the 5xx", TimeSpan.FromSeconds(2));
+        await kit.AdvanceInStepsUntilAsync(() => AllWritten(kit), "all events written through the 5xx", TimeSpan.FromSeconds(2));
         Assert.Equal(5, kit.Karte.Answers.GetValueOrDefault(503));
         await AssertEachOnceInOrderAsync(kit);
     }
@@ -75,11 +77,11 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
     [Fact]
     public async Task A_refused_token_pauses_the_project_losing_nothing_until_the_settings_give_a_good_one()
     {
-        await using var kit = await KarteTestKit.StartAsync(app, "kf-401");
+        await using var kit = await SyncTestKit.StartWithKarteAsync(app, "kf-401");
         kit.Karte.AppToken = "rotated-token";     // as if the app token was revoked in KARTE's admin screen
         await SendNumberedEventsAsync(kit);
 
-        await kit.AdvanceUntilAsync(async () => (bool)(await kit.KarteWritesAsync(limit: 1))["paused"]!, "paused");
+        await kit.AdvanceInStepsUntilAsync(async () => (bool)(await kit.KarteWritesAsync(limit: 1))["paused"]!, "paused");
         var calls = kit.Karte.Calls;
         await kit.RunForAsync(TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(5));
         Assert.Equal(calls, kit.Karte.Calls);      // paused: nothing sent while the token is the same
@@ -94,7 +96,7 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         Assert.Equal("ok", (string?)saved!["karteConnection"]);
 
-        await kit.AdvanceUntilAsync(() => AllWritten(kit), "drained after the settings change");
+        await kit.AdvanceInStepsUntilAsync(() => AllWritten(kit), "drained after the settings change");
         await AssertEachOnceInOrderAsync(kit);
         Assert.False((bool)(await kit.KarteWritesAsync(limit: 1))["paused"]!);
     }
@@ -102,19 +104,19 @@ public sealed class KarteFaultTests(KarteMarketoAppFactory app) : IClassFixture<
     [Fact]
     public async Task Requests_per_second_is_never_exceeded()
     {
-        await using var kit = await KarteTestKit.StartAsync(app, "kf-rate", requestsPerSecond: 5, seed: s =>
+        await using var kit = await SyncTestKit.StartWithKarteAsync(app, "kf-rate", requestsPerSecond: 5, seed: s =>
         {
             for (var i = 0; i < 30; i++) s.SeedLead($"rate{i}@example.com", ("firstName", $"R{i}"));
         });
         await kit.RunForAsync(TimeSpan.FromSeconds(2));      // the settings' token check falls out of the window
-        await kit.SendAsync([.. Enumerable.Range(0, 30).Select(i => KarteTestKit.Identify($"rate-{i}", $"rate{i}@example.com"))]);
+        await kit.SendAsync([.. Enumerable.Range(0, 30).Select(i => SyncTestKit.Identify($"rate-{i}", $"rate{i}@example.com"))]);
 
         // The clock moves one gate interval (200 ms) at a time and waits for the call it released to arrive, so the
         // stand-in stamps each call with the instant it was sent (not later, after the clock moved on meanwhile).
         var watch = System.Diagnostics.Stopwatch.StartNew();
         while (kit.Karte.Received.Count < 30)
         {
-            Assert.True(watch.Elapsed < KarteTestKit.Bound, $"only {kit.Karte.Received.Count} of 30 writes arrived");
+            Assert.True(watch.Elapsed < SyncTestKit.KarteBound, $"only {kit.Karte.Received.Count} of 30 writes arrived");
             var before = kit.Karte.Calls;
             await Task.Run(() => app.Time.Advance(TimeSpan.FromMilliseconds(200)));
             var step = System.Diagnostics.Stopwatch.StartNew();
@@ -153,7 +155,7 @@ public sealed class KarteSettingsTests(KarteMarketoAppFactory app) : IClassFixtu
                         && errors.ContainsKey("karte.requestsPerSecond") && errors.ContainsKey("karte.extra"), errors.ToJsonString());
         }
 
-        var karte = KarteTestKit.KarteSettings(sandbox, token: "wrong-token");
+        var karte = SyncTestKit.KarteSettings(sandbox, token: "wrong-token");
         using (var wrong = await admin.PutAsJsonAsync(path, Settings(karte)))
         {
             var body = (await wrong.Content.ReadFromJsonAsync<JsonObject>())!;
@@ -161,7 +163,7 @@ public sealed class KarteSettingsTests(KarteMarketoAppFactory app) : IClassFixtu
             Assert.StartsWith("failed:", (string?)body["karteConnection"]);
             Assert.DoesNotContain("wrong-token", body.ToJsonString());
         }
-        using (var good = await admin.PutAsJsonAsync(path, Settings(KarteTestKit.KarteSettings(sandbox))))
+        using (var good = await admin.PutAsJsonAsync(path, Settings(SyncTestKit.KarteSettings(sandbox))))
         {
             var body = (await good.Content.ReadFromJsonAsync<JsonObject>())!;
             Assert.Equal("ok", (string?)body["karteConnection"]);

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using KarteMarketo.FunctionalTests.Infrastructure;
 
+using KarteMarketo.FunctionalTests.Sync;
+
 namespace KarteMarketo.FunctionalTests.KarteWriteBack;
 
 /// <summary>User info reaches KARTE (the stand-in, over real HTTP) as one <c>identify</c> write per user holding exactly
@@ -11,13 +13,13 @@ public sealed class UserInfoWriteTests(KarteMarketoAppFactory app) : IClassFixtu
     public async Task Identify_writes_one_identify_per_user_with_the_user_info_then_only_changes()
     {
         var leads = new Dictionary<string, long>();
-        await using var kit = await KarteTestKit.StartAsync(app, "kw-identify", seed: s =>
+        await using var kit = await SyncTestKit.StartWithKarteAsync(app, "kw-identify", seed: s =>
         {
             for (var i = 0; i < 5; i++) leads[$"u{i}"] = s.SeedLead($"p{i}@example.com", ("firstName", $"P{i}"));
         });
 
-        await kit.SendAsync([.. Enumerable.Range(0, 5).Select(i => KarteTestKit.Identify($"u{i}", $"p{i}@example.com"))]);
-        await kit.AdvanceUntilAsync(() => kit.Karte.Received.Count >= 5 && kit.CountAsync("delivered").Result >= 5, "5 identify writes");
+        await kit.SendAsync([.. Enumerable.Range(0, 5).Select(i => SyncTestKit.Identify($"u{i}", $"p{i}@example.com"))]);
+        await kit.AdvanceInStepsUntilAsync(() => kit.Karte.Received.Count >= 5 && kit.CountAsync("delivered").Result >= 5, "5 identify writes");
 
         for (var i = 0; i < 5; i++)
         {
@@ -33,8 +35,8 @@ public sealed class UserInfoWriteTests(KarteMarketoAppFactory app) : IClassFixtu
         await kit.RunForAsync(TimeSpan.FromSeconds(61), TimeSpan.FromSeconds(5));
         var syncedAt = (long)(await kit.GetUserAsync("u0"))!["identify"]!["marketo"]!["_karte_last_sync_date"]!;
         kit.Sandbox.State.UpdateLead(leads["u1"], ("firstName", "Changed"));
-        await kit.SendAsync([.. Enumerable.Range(0, 5).Select(i => KarteTestKit.Identify($"u{i}", $"p{i}@example.com"))]);
-        await kit.AdvanceUntilAsync(async () =>
+        await kit.SendAsync([.. Enumerable.Range(0, 5).Select(i => SyncTestKit.Identify($"u{i}", $"p{i}@example.com"))]);
+        await kit.AdvanceInStepsUntilAsync(async () =>
             (long)(await kit.GetUserAsync("u4"))!["identify"]!["marketo"]!["_karte_last_sync_date"]! > syncedAt
             && kit.ReceivedFor("u1").Count == 2, "second sync");
         await kit.RunForAsync(TimeSpan.FromSeconds(5));

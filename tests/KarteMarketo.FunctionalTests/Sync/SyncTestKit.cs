@@ -6,14 +6,16 @@ using KarteMarketo.Contracts;
 using KarteMarketo.Contracts.LeadSync;
 using KarteMarketo.FunctionalTests.Infrastructure;
 using KarteMarketo.MarketoSandbox;
+using KarteMarketo.MarketoSandbox.Karte;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 
 namespace KarteMarketo.FunctionalTests.Sync;
 
 /// <summary>
-/// What the lead-sync tests share: a project on its own sandbox (its own Marketo instance, so its own quota) on the
-/// app's fake clock, and helpers that send events, read user info, and wait for the service with a real-time bound.
+/// What the lead-sync and KARTE write-back tests share: a project on its own sandbox (its own Marketo instance, so its
+/// own quota, and its own KARTE stand-in, real HTTP) on the app's fake clock, and helpers that send events, read user
+/// info and KARTE writes, and wait for the service with a real-time bound.
 /// </summary>
 internal sealed class SyncTestKit : IAsyncDisposable
 {
@@ -45,6 +47,34 @@ internal sealed class SyncTestKit : IAsyncDisposable
             sandbox.ClientId, sandbox.ClientSecret, customize);
         return new SyncTestKit(app, sandbox, project);
     }
+
+    /// <summary>A project whose <c>karte.endpoint</c> is its sandbox's KARTE stand-in: the service's dispatcher, its rate
+    /// gate and retries, and the stand-in's per-second measure all run on the app's fake clock. Realtime sync of both
+    /// keys (60 s window), no periodic sync.</summary>
+    public static async Task<SyncTestKit> StartWithKarteAsync(KarteMarketoAppFactory app, string projectId, int requestsPerSecond = 20,
+        bool writeOnlyOnChange = true, Action<SandboxState>? seed = null, Action<JsonObject>? more = null)
+    {
+        var sandbox = await SandboxServer.StartAsync(null, app.Time);
+        seed?.Invoke(sandbox.State);
+        var project = await app.CreateProjectAsync(projectId, sandbox.RestEndpoint, sandbox.IdentityEndpoint, sandbox.ClientId,
+            sandbox.ClientSecret, settings =>
+            {
+                Settings(resyncWindowSeconds: 60)(settings);
+                settings["karte"] = KarteSettings(sandbox, requestsPerSecond, writeOnlyOnChange);
+                more?.Invoke(settings);
+            });
+        return new SyncTestKit(app, sandbox, project);
+    }
+
+    /// <summary>The <c>karte</c> settings block pointing at <paramref name="sandbox"/>'s KARTE stand-in.</summary>
+    public static JsonObject KarteSettings(SandboxServer sandbox, int requestsPerSecond = 20, bool writeOnlyOnChange = true, string? token = null) => new()
+    {
+        ["enabled"] = true,
+        ["endpoint"] = sandbox.KarteEndpoint.ToString(),
+        ["appToken"] = token ?? sandbox.Karte.AppToken,
+        ["requestsPerSecond"] = requestsPerSecond,
+        ["writeOnlyOnChange"] = writeOnlyOnChange,
+    };
 
     /// <summary>Settings JSON helpers.</summary>
     public static Action<JsonObject> Settings(bool realtime = true, int batchDelayMs = 1000, int resyncWindowSeconds = 86_400,
@@ -111,6 +141,57 @@ internal sealed class SyncTestKit : IAsyncDisposable
 
     public Task<SyncSchedulerStatus> SchedulerStatusAsync() =>
         App.Services.GetRequiredService<IGrainFactory>().GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(ProjectId)).GetStatusAsync();
+
+    /// <summary>The sandbox's KARTE stand-in.</summary>
+    public KarteStandIn Karte => Sandbox.Karte;
+
+    /// <summary>How long (real time) the KARTE tests wait for the dispatcher while moving the clock in small steps.</summary>
+    public static readonly TimeSpan KarteBound = TimeSpan.FromSeconds(30);
+
+    /// <summary><c>GET …/karte-writes</c> (checked 200).</summary>
+    public async Task<JsonObject> KarteWritesAsync(string? status = null, int limit = 1000)
+    {
+        var query = $"?limit={limit}" + (status is null ? "" : $"&status={status}");
+        using var response = await Admin.GetAsync($"/v1/projects/{ProjectId}/karte-writes{query}");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return JsonNode.Parse(body)!.AsObject();
+    }
+
+    /// <summary>KARTE writes in one status (<c>counts</c> of <c>GET …/karte-writes</c>).</summary>
+    public async Task<long> CountAsync(string status) => (long)(await KarteWritesAsync(limit: 1))["counts"]![status]!;
+
+    /// <summary>What the stand-in recorded for a user (KARTE user id), in arrival order.</summary>
+    public IReadOnlyList<KarteReceivedEvent> ReceivedFor(string userId) => [.. Karte.Received.Where(e => e.UserId == userId)];
+
+    /// <summary>Moves the clock in small steps (500 ms by default, each followed by a short real pause) until
+    /// <paramref name="done"/> holds, bounded by <see cref="KarteBound"/> of real time; fails with the KARTE writes
+    /// and what the stand-in received.</summary>
+    public async Task AdvanceInStepsUntilAsync(Func<Task<bool>> done, string what, TimeSpan? step = null)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await done())
+        {
+            if (watch.Elapsed > KarteBound)
+                Assert.Fail($"Timed out waiting for: {what}\n{(await KarteWritesAsync(limit: 20)).ToJsonString()}\n{Karte.ToJson(limit: 20).ToJsonString()}");
+            await AdvanceAsync(step ?? TimeSpan.FromMilliseconds(500));
+            await Task.Delay(15);
+        }
+    }
+
+    public Task AdvanceInStepsUntilAsync(Func<bool> done, string what, TimeSpan? step = null) =>
+        AdvanceInStepsUntilAsync(() => Task.FromResult(done()), what, step);
+
+    /// <summary>Lets the service run for <paramref name="duration"/> of test time, in the same steps (to show that
+    /// nothing more happens).</summary>
+    public async Task RunForAsync(TimeSpan duration, TimeSpan? step = null)
+    {
+        for (var moved = TimeSpan.Zero; moved < duration; moved += step ?? TimeSpan.FromMilliseconds(500))
+        {
+            await AdvanceAsync(step ?? TimeSpan.FromMilliseconds(500));
+            await Task.Delay(15);
+        }
+    }
 
     /// <summary>Lead lookups the sandbox answered (Get Leads), any outcome.</summary>
     public int LookupCalls => Sandbox.Counters.CallsTo(SandboxEndpointNames.GetLeads);

@@ -339,8 +339,7 @@ public sealed class LeadKeyGrain(
     }
 
     /// <summary>Links a user in the store (which owns links; it is idempotent, and the cached list is what prevents
-    /// repeating it). Returns whether the state needs writing: for the key's first link (so that an activation finds
-    /// links only where state exists) or a dropped one. A user linking to a key with a known lead gets the lead at
+    /// repeating it). Returns whether the state needs writing (always, for a new link). A user linking to a key with a known lead gets the lead at
     /// once. The latest email wins: the keys of the user's older emails are told to read their links again. Beyond
     /// <see cref="LeadKeyLinks.MaxUsersPerKey"/> users the oldest link is dropped.</summary>
     private async Task<bool> LinkAsync(string userId)
@@ -358,7 +357,6 @@ public sealed class LeadKeyGrain(
             if (update.Karte is not null) await KarteWriteBackService.WakeAsync(GrainFactory, _projectId);
         }
         _linked.Add(userId);
-        var dirty = !state.RecordExists;
         while (_linked.Count > LeadKeyLinks.MaxUsersPerKey)
         {
             var oldest = _linked[0];
@@ -366,14 +364,16 @@ public sealed class LeadKeyGrain(
             _linked.RemoveAt(0);
             S.CookieFallbacks.Remove(oldest);
             S.DroppedLinks++;
-            dirty = true;
         }
         foreach (var email in replaced)
         {
             // One-way: the store has ended the link already; this only updates that key's own list.
             _ = GrainFactory.GetGrain<ILeadKeyGrain>(GrainKeys.LeadKey(_projectId, LeadKeyType.Email, email)).UnlinkUserAsync(userId);
         }
-        return dirty;
+        // The state is written for every new link although it no longer holds the list: its ETag is what makes a
+        // second activation of the key (possible for a moment while a silo dies) fail instead of keeping a list the
+        // other one lacks; and a key's first link must create the state (an activation reads links only where it exists).
+        return true;
     }
 
     /// <summary>What the key learned belongs to one Marketo instance: where the project now uses another, all of it is
