@@ -6,7 +6,7 @@ namespace KarteMarketo.Server.Admin.Pages;
 
 /// <summary><c>/admin/projects/{projectId}/outboxes</c>: the custom activity, lead upsert and KARTE write outboxes, counts by
 /// status, failed rows with Marketo's answer, retry one or all (the same <see cref="OutboxRetry"/> as the API).</summary>
-public sealed class OutboxesModel(IOutboxStore store, OutboxRetry retry, IProjectDirectory directory) : ConsolePage
+public sealed class OutboxesModel(OutboxIntake outboxes, OutboxRetry retry, IProjectDirectory directory) : ConsolePage
 {
     /// <summary>Rows shown per outbox and status.</summary>
     public const int RowsShown = 100;
@@ -52,9 +52,9 @@ public sealed class OutboxesModel(IOutboxStore store, OutboxRetry retry, IProjec
     {
         foreach (var (kind, title) in new[] { (OutboxKind.Activities, "Custom activities"), (OutboxKind.Leads, "Lead upserts"), (OutboxKind.Karte, "KARTE writes") })
         {
-            var rows = await store.ListAsync(project, kind, null, RowsShown, cancellationToken);
-            var failed = await store.ListAsync(project, kind, [OutboxStatus.Failed], RowsShown, cancellationToken);
-            var byStatus = await store.CountByStatusAsync(project, kind, cancellationToken);
+            var rows = await outboxes.ListAsync(project, kind, null, RowsShown, cancellationToken);
+            var failed = await outboxes.ListAsync(project, kind, [OutboxStatus.Failed], RowsShown, cancellationToken);
+            var byStatus = await outboxes.CountByStatusAsync(project, kind, cancellationToken);
             var counts = OutboxStatus.All.Order(StringComparer.Ordinal)
                 .Select(s => (s, byStatus.TryGetValue(s, out var n) ? n : 0L)).ToList();
             Boxes.Add(new Box(kind.ToKeyword(), title, counts, rows, failed));
