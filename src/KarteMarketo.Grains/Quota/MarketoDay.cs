@@ -22,6 +22,9 @@ public static class MarketoDay
         return new DateTimeOffset(midnight, Zone.GetUtcOffset(midnight));
     }
 
+    /// <summary>The Central midnight that starts <paramref name="day"/>.</summary>
+    public static DateTimeOffset StartOf(DateOnly day) => EndOf(day.AddDays(-1));
+
     /// <summary>The reset that follows <paramref name="at"/>.</summary>
     public static DateTimeOffset NextResetAfter(DateTimeOffset at) => EndOf(Of(at));
 }

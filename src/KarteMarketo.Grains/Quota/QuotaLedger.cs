@@ -254,7 +254,7 @@ public sealed class QuotaLedger
     }
 
     private static bool InMidnightDoubt(DateTimeOffset now) =>
-        now - MarketoDay.EndOf(MarketoDay.Of(now).AddDays(-1)) < MidnightDoubt;
+        now - MarketoDay.StartOf(MarketoDay.Of(now)) < MidnightDoubt;
 
     /// <summary>True when a doubtful 607 (<see cref="MidnightDoubt"/>) waits for a reading of Marketo's count.</summary>
     public bool UsageCheckDue => _doubtCheckDueAt is { } due && _time.GetUtcNow() >= due;
@@ -365,7 +365,7 @@ public sealed class QuotaLedger
     {
         var end = MarketoDay.EndOf(_day);
         if (stopped || _used >= budget) return new QuotaForecast(now, Math.Min(_used, budget));
-        var start = MarketoDay.EndOf(_day.AddDays(-1));
+        var start = MarketoDay.StartOf(_day);
         var window = now - start < ForecastPaceWindow ? now - start : ForecastPaceWindow;
         if (window <= TimeSpan.Zero) return new QuotaForecast(null, _used);
 

@@ -19,7 +19,7 @@ public static class QuotaChart
 
     public static string Day(QuotaSnapshot s)
     {
-        var start = MarketoDay.EndOf(s.Day.AddDays(-1));
+        var start = MarketoDay.StartOf(s.Day);
         var end = s.ResetsAt;
         var span = (end - start).TotalSeconds;
         var forecastEnd = s.Forecast.ExhaustedAt ?? end;
@@ -70,7 +70,7 @@ public static class QuotaChart
     public static string Hours(QuotaSnapshot s)
     {
         const int height = 200;
-        var start = MarketoDay.EndOf(s.Day.AddDays(-1));
+        var start = MarketoDay.StartOf(s.Day);
         var max = 1;
         for (var h = 0; h < 24; h++)
             max = Math.Max(max, Enumerable.Range(0, Purposes.Length).Sum(q => s.HourlyByPurpose[h * Purposes.Length + q]));

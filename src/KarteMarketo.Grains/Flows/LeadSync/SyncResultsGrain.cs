@@ -38,7 +38,7 @@ public sealed partial class SyncResultsGrain(
     public const string StateName = "sync-results-state";
 
     /// <summary>The number of <see cref="SyncResult"/> values.</summary>
-    public const int Results = 5;
+    public static readonly int Results = Enum.GetValues<SyncResult>().Length;
 
     /// <summary>Errors kept (newest first).</summary>
     public const int MaxErrors = 50;
