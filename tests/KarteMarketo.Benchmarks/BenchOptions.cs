@@ -27,6 +27,9 @@ internal sealed class BenchOptions
     public int IngestUsers { get; init; } = 10_000;
     public int IngestBatchSize { get; init; } = 100;
     public double PacedSeconds { get; init; } = 10;
+    /// <summary>Requests/s of the open loop; 0 (the default) is half the batched maximum just measured. A fixed rate
+    /// compares two builds at the same load.</summary>
+    public double PacedRate { get; init; }
     /// <summary>Rounds of floor and server measured back to back.</summary>
     public int IngestRounds { get; init; } = 2;
     /// <summary>PostgreSQL mode: seconds of each storage-ceiling loop and of the new-user phase.</summary>
@@ -71,7 +74,7 @@ internal sealed class BenchOptions
           --out <dir>                        results folder (default benchmark-results)
           --server-dll <path> --sandbox-dll <path> --floor-dll <path> --storage-ceiling-dll <path>
                                              override the Release builds found at build time
-          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --rounds 2
+          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --paced-rate 0 (half the batched maximum) --rounds 2
                   --ceiling-seconds 10 (PostgreSQL mode: the raw write ceiling and the new-user rate)
           sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
           memory: --memory-keys 100000,1000000 --memory-budget-seconds 150 --collection-age-seconds 30 --collection-wait-seconds 60
@@ -122,6 +125,7 @@ internal sealed class BenchOptions
             IngestUsers = I("ingest-users", 10_000, 2_000),
             IngestBatchSize = I("batch-size", 100, 100),
             PacedSeconds = D("paced-seconds", 10, 3),
+            PacedRate = D("paced-rate", 0, 0),
             IngestRounds = I("rounds", 2, 1),
             CeilingSeconds = D("ceiling-seconds", 10, 3),
             SyncRate = D("sync-rate", 300, 100),

@@ -200,6 +200,7 @@ public sealed class DeferredAndFreshKeyTests(CountingStorageAppFactory app) : IC
         // Seen again inside the interval (and inside the resync window): queued for the periodic run, not looked up.
         await kit.AdvanceAsync(PeriodicSyncIntake.RecentlyQueuedFor);
         await kit.SendAsync(events);
+        await app.Services.GetRequiredService<PeriodicSyncIntake>().WhenRefreshedAsync();
         await kit.AdvanceToNextTickAsync(TimeSpan.FromMinutes(30));
         await WaitUntilAsync(async () => (await kit.SchedulerStatusAsync()) is { Running: 0, Pending: 0 }, "periodic run done",
             diagnostics: () => kit.DumpAsync());
