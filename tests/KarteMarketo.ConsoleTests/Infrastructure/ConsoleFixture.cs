@@ -136,13 +136,15 @@ public sealed class ConsoleSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Signs in through the login form.</summary>
+    /// <summary>Signs in through the login form and waits for the signed-in page.</summary>
+    /// <remarks>Waits for the sign-out button rather than a load state: a load-state wait begun after the click can
+    /// miss a navigation that already finished, and then waits for one that never comes (seen once in CI).</remarks>
     public async Task SignInAsync(string key = ConsoleHost.AdminKey)
     {
         await GotoAsync("/admin/login");
         await Page.FillAsync("#adminKey", key);
         await Page.ClickAsync("#sign-in");
-        await Page.WaitForLoadStateAsync(LoadState.Load);
+        await Assertions.Expect(Page.Locator("#sign-out")).ToBeVisibleAsync();
     }
 
     public async ValueTask DisposeAsync() => await Context.DisposeAsync();
