@@ -38,7 +38,7 @@ public static class OrleansSetup
         {
             if (storage.UsesPostgres)
             {
-                var connectionString = storage.PostgresConnectionString!;
+                var connectionString = storage.RuntimeConnectionString!;
                 var advertisedIp = ParseAdvertisedIp(configuration["Orleans:AdvertisedIP"]) ?? FirstNonLoopbackIPv4() ?? IPAddress.Loopback;
                 silo.Configure<ClusterOptions>(o =>
                 {
