@@ -64,6 +64,49 @@ public sealed class StatusQuotaOutboxTests(ConsoleFixture fixture)
     }
 
     [Fact]
+    public async Task KARTE_writes_paused_by_a_refused_token_show_on_the_outboxes_page_until_the_settings_are_saved()
+    {
+        const string project = "karte-pause";
+        var karte = new JsonObject
+        {
+            ["enabled"] = true, ["endpoint"] = new Uri(Host.BaseAddress, "sandbox/karte").ToString(), ["appToken"] = "a-token-karte-refuses",
+        };
+        var apiKey = await Host.CreateProjectAsync(project, s => s["karte"] = karte.DeepClone());
+        await Host.SeedLeadAsync("erin@karte-pause.example", "Erin");
+        await using var session = await fixture.OpenAsync();
+        await session.SignInAsync();
+        var page = session.Page;
+        await session.GotoAsync($"/admin/projects/{project}/outboxes");
+        await Expect(page.Locator("#karte-paused")).ToHaveCountAsync(0);
+
+        // The synced user's info is to be written to KARTE, which answers 401: the project's writes pause.
+        await Host.PostJsonAsync($"v1/projects/{project}/events", new JsonObject
+        {
+            ["userId"] = "u-erin", ["event"] = "identify", ["values"] = new JsonObject { ["email"] = "erin@karte-pause.example" },
+        }, bearer: apiKey);
+        await ConsoleHost.WaitUntilAsync(async () => (bool)(await Host.GetJsonAsync($"v1/projects/{project}/karte-writes"))["paused"]!);
+        await session.GotoAsync($"/admin/projects/{project}/outboxes");
+        await Expect(page.Locator("#karte-paused")).ToBeVisibleAsync();
+        await Expect(page.Locator("#karte-paused")).ToContainTextAsync("401");
+        // The refused token is never shown.
+        await Expect(page.Locator("body")).Not.ToContainTextAsync("a-token-karte-refuses");
+        // Kept, not failed: the write waits for the pause to end.
+        var paused = await Host.GetJsonAsync($"v1/projects/{project}/karte-writes");
+        Assert.Equal(1, (long)paused["counts"]!["pending"]!);
+        Assert.Equal(0, (long)paused["counts"]!["failed"]!);
+        await session.ScreenshotAsync("outboxes-karte-paused");
+
+        // Saved with the right token: the pause ends and the waiting write is delivered.
+        karte["appToken"] = "karte-sandbox-app-token";
+        await Host.CreateProjectAsync(project, s => s["karte"] = karte.DeepClone());
+        await ConsoleHost.WaitUntilAsync(async () =>
+            (long)(await Host.GetJsonAsync($"v1/projects/{project}/karte-writes"))["counts"]!["delivered"]! >= 1);
+        await session.GotoAsync($"/admin/projects/{project}/outboxes");
+        await Expect(page.Locator("#karte-paused")).ToHaveCountAsync(0);
+        await session.AssertScriptBudgetAsync();
+    }
+
+    [Fact]
     public async Task An_activity_that_failed_at_Marketo_shows_its_answer_and_once_retried_is_delivered()
     {
         const int activityTypeId = 200_001;   // not known to the sandbox yet: Marketo answers 1013 for it

@@ -160,6 +160,8 @@ public static class ConsoleText
         ["Lead upserts"] = "リード登録",
         ["KARTE writes"] = "KARTE への書き込み",
         ["Sent again"] = "再送しました",
+        ["KARTE writes are paused: KARTE refused the app token. Nothing is lost; they are sent once the project's KARTE settings are saved."] =
+            "KARTE への書き込みは停止中です: KARTE がアプリトークンを拒否しました。失われるものはありません。プロジェクトの KARTE 設定を保存すると送信されます。",
         ["Retry all failed"] = "失敗をすべて再送",
         ["Retry"] = "再送",
         ["Status"] = "状態",

@@ -1,12 +1,16 @@
+using KarteMarketo.Contracts;
+using KarteMarketo.Contracts.Outbox;
 using KarteMarketo.Grains.Outbox;
 using KarteMarketo.Grains.Projects;
 using Microsoft.AspNetCore.Mvc;
+using Orleans;
 
 namespace KarteMarketo.Server.Admin.Pages;
 
 /// <summary><c>/admin/projects/{projectId}/outboxes</c>: the custom activity, lead upsert and KARTE write outboxes, counts by
-/// status, failed rows with Marketo's answer, retry one or all (the same <see cref="OutboxRetry"/> as the API).</summary>
-public sealed class OutboxesModel(OutboxIntake outboxes, OutboxRetry retry, IProjectDirectory directory) : ConsolePage
+/// status, failed rows with Marketo's answer, retry one or all (the same <see cref="OutboxRetry"/> as the API), and whether
+/// KARTE writes are paused (the same dispatcher status as <c>GET …/karte-writes</c>).</summary>
+public sealed class OutboxesModel(OutboxIntake outboxes, OutboxRetry retry, IProjectDirectory directory, IGrainFactory grains) : ConsolePage
 {
     /// <summary>Rows shown per outbox and status.</summary>
     public const int RowsShown = 100;
@@ -16,6 +20,9 @@ public sealed class OutboxesModel(OutboxIntake outboxes, OutboxRetry retry, IPro
 
     public List<Box> Boxes { get; } = [];
     public int? Retried { get; private set; }
+
+    /// <summary>Set while KARTE refuses the project's app token: its writes wait, nothing is lost.</summary>
+    public KarteDispatcherStatus? KartePause { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(string project, CancellationToken cancellationToken)
     {
@@ -59,6 +66,8 @@ public sealed class OutboxesModel(OutboxIntake outboxes, OutboxRetry retry, IPro
                 .Select(s => (s, byStatus.TryGetValue(s, out var n) ? n : 0L)).ToList();
             Boxes.Add(new Box(kind.ToKeyword(), title, counts, rows, failed));
         }
+        var karte = await grains.GetGrain<IKarteWriteDispatcherGrain>(GrainKeys.KarteWriteDispatcher(project)).GetKarteStatusAsync();
+        KartePause = karte.Paused ? karte : null;
     }
 
     private static OutboxKind? KindOf(string kind) => kind switch
