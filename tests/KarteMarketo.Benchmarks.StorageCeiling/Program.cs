@@ -9,15 +9,9 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 var given = builder.Configuration.GetConnectionString("Postgres")
     ?? throw new InvalidOperationException("ConnectionStrings:Postgres is required");
-// The server's run-time tuning (AppStorageOptions.RuntimeConnectionString): the ceiling is the same provider with
-// the same connection settings, or the ratio would credit the server with a setting instead of its design.
-// (A copy of AppStorageOptions.Tune: this silo must not load the server's grain assembly.)
-var written = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = given }.Keys
-    .Cast<string>().Select(k => k.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
-var tuned = new Npgsql.NpgsqlConnectionStringBuilder(given);
-if (!written.Contains("MaxAutoPrepare")) tuned.MaxAutoPrepare = 64;
-if (!written.Contains("NoResetOnClose")) tuned.NoResetOnClose = true;
-var connectionString = tuned.ConnectionString;
+// The server's run-time connection settings (the same source file): the ceiling is the same provider with the same
+// settings, or the ratio would credit the server with a setting instead of its design.
+var connectionString = KarteMarketo.Grains.Storage.PostgresRuntimeSettings.Apply(given);
 builder.UseOrleans(silo =>
 {
     silo.UseLocalhostClustering(

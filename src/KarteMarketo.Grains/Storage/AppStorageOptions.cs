@@ -13,32 +13,15 @@ public sealed record AppStorageOptions(string? PostgresConnectionString)
 {
     public bool UsesPostgres => !string.IsNullOrWhiteSpace(PostgresConnectionString);
 
-    /// <summary>Statements Npgsql prepares by itself per connection (<c>Max Auto Prepare</c>) unless the connection
-    /// string sets it: more than the distinct statements the hot path uses (Orleans' storage, membership and reminder
-    /// queries, and ours, whose multi-row forms keep one text for any row count).</summary>
-    public const int AutoPreparedStatements = 64;
-
     /// <summary>The connection string of everything that runs while the host serves (grain storage, membership,
     /// reminders, the app's stores); the migrator keeps <see cref="PostgresConnectionString"/> as given.
-    /// <para>Two settings are added where the string does not choose them itself. Automatic preparation: the same
-    /// few statements run thousands of times a second, and unprepared each is parsed and planned again (prepared,
-    /// grain-state writes doubled on the benchmark machine). <c>No Reset On Close</c>: a pooled connection is not
-    /// reset for its next user; nothing at run time keeps session state (only <c>SET LOCAL</c>, which ends with its
-    /// transaction; the migrator's session advisory lock uses the untouched string).</para></summary>
-    public string? RuntimeConnectionString => UsesPostgres ? Tune(PostgresConnectionString!) : null;
-
-    /// <summary>The run-time tuning of <see cref="RuntimeConnectionString"/> applied to any connection string (the
-    /// benchmark's storage ceiling uses it too, so that the comparison is of the same settings).</summary>
-    public static string Tune(string connectionString)
-    {
-        // Npgsql's builder answers ContainsKey for every keyword it knows, so what the operator wrote is read apart.
-        var written = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys
-            .Cast<string>().Select(k => k.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (!written.Contains("MaxAutoPrepare")) builder.MaxAutoPrepare = AutoPreparedStatements;
-        if (!written.Contains("NoResetOnClose")) builder.NoResetOnClose = true;
-        return builder.ConnectionString;
-    }
+    /// <para>Two settings are added where the string does not choose them itself (<see cref="PostgresRuntimeSettings"/>).
+    /// Automatic preparation: the same few statements run thousands of times a second, and unprepared each is parsed
+    /// and planned again (prepared, grain-state writes doubled on the benchmark machine). <c>No Reset On Close</c>: a
+    /// pooled connection is not reset for its next user; nothing at run time keeps session state (only
+    /// <c>SET LOCAL</c>, which ends with its transaction; the migrator's session advisory lock uses the untouched
+    /// string).</para></summary>
+    public string? RuntimeConnectionString => UsesPostgres ? PostgresRuntimeSettings.Apply(PostgresConnectionString!) : null;
 
     public static AppStorageOptions From(IConfiguration configuration) =>
         new(configuration.GetConnectionString("Postgres"));

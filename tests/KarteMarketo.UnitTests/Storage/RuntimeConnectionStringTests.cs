@@ -13,7 +13,7 @@ public sealed class RuntimeConnectionStringTests
     {
         var runtime = new NpgsqlConnectionStringBuilder(new AppStorageOptions(Given).RuntimeConnectionString);
 
-        Assert.Equal(AppStorageOptions.AutoPreparedStatements, runtime.MaxAutoPrepare);
+        Assert.Equal(PostgresRuntimeSettings.AutoPreparedStatements, runtime.MaxAutoPrepare);
         Assert.True(runtime.NoResetOnClose);
         // Everything the operator gave is kept.
         Assert.Equal("db", runtime.Host);
