@@ -81,6 +81,28 @@ public sealed class PeriodicSyncIntakeTests
     }
 
     [Fact]
+    public async Task A_request_learns_in_one_reading_which_of_its_emails_still_need_queuing()
+    {
+        IdentifyInput[] request = [new("u1", "a@example.com", null), new("u2", null, "cookie-1"), new("u3", "b@example.com", null)];
+        // Never stored by this silo: every email of the request, none for the cookie-only identify.
+        Assert.Equal(["a@example.com", "b@example.com"], _intake.NotRecentlyQueued(Project, Settings, request));
+
+        await StoreAsync("a@example.com");
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(["b@example.com"], _intake.NotRecentlyQueued(Project, Settings, request));
+        await StoreAsync("b@example.com");
+        Assert.Null(_intake.NotRecentlyQueued(Project, Settings, request));
+
+        // Another interval (a settings change) or another project: nothing counts as queued.
+        var hourly = Settings with { PeriodicSync = new PeriodicSyncSettings(true, 60) };
+        Assert.Equal(["a@example.com", "b@example.com"], _intake.NotRecentlyQueued(Project, hourly, request));
+        Assert.Equal(["a@example.com", "b@example.com"], _intake.NotRecentlyQueued("other", Settings, request));
+
+        _time.Advance(PeriodicSyncIntake.RecentlyQueuedFor);
+        Assert.Equal(["a@example.com", "b@example.com"], _intake.NotRecentlyQueued(Project, Settings, request));
+    }
+
+    [Fact]
     public async Task Seen_again_after_the_minute_the_request_waits_for_the_write_again()
     {
         await StoreAsync("a@example.com");

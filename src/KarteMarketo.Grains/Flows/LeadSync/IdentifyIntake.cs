@@ -25,22 +25,20 @@ public sealed class IdentifyIntake(IGrainFactory grains, IUserStore users, Perio
     public async ValueTask<bool> TryShortcutAsync(string projectId, ProjectRecord record, IReadOnlyList<IdentifyInput> identifies,
         CancellationToken cancellationToken)
     {
-        var settings = record.Settings;
+        var table = shortcuts.ForProject(projectId);
+        if (table is null) return false;
         var now = time.GetUtcNow();
-        var periodic = settings.PeriodicSync.Enabled;
-        List<string>? toQueue = null;
         foreach (var identify in identifies)
         {
             if (identify.Email is null && identify.Cookie is null) return false;
             var keys = LeadKeyPolicy.ForIdentify(identify.Email, identify.Cookie);
-            if (!shortcuts.IsNoOpIdentify(new LeadKeyId(projectId, keys.LookupType, keys.LookupValue), identify.UserId,
-                    keys.CookieFallback is not null, record.Version, now))
+            if (!table.IsNoOpIdentify(keys.LookupType, keys.LookupValue, identify.UserId, keys.CookieFallback is not null, record.Version, now))
                 return false;
-            if (keys.LinkedCookie is { } linked && !shortcuts.IsLinked(new LeadKeyId(projectId, LeadKeyType.Cookie, linked), identify.UserId, record.Version))
+            if (keys.LinkedCookie is { } linked && !table.IsLinked(LeadKeyType.Cookie, linked, identify.UserId, record.Version))
                 return false;
-            if (periodic && identify.Email is { } email && !periodicSync.IsRecentlyQueued(projectId, settings, email)) (toQueue ??= []).Add(email);
         }
-        if (toQueue is not null)
+        var settings = record.Settings;
+        if (settings.PeriodicSync.Enabled && periodicSync.NotRecentlyQueued(projectId, settings, identifies) is { } toQueue)
             await periodicSync.AddAsync(projectId, settings, toQueue.Distinct(StringComparer.Ordinal).ToList(), cancellationToken);
         return true;
     }

@@ -79,16 +79,32 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
     }
 
     /// <summary>Whether <paramref name="email"/> is already queued by this silo for the project's current interval, so
-    /// that <see cref="AddAsync"/> would write nothing and call nothing for it (the events endpoint's shortcut).</summary>
-    public bool IsRecentlyQueued(string projectId, ProjectSettings settings, string email)
+    /// that <see cref="AddAsync"/> would write nothing and call nothing for it.</summary>
+    public bool IsRecentlyQueued(string projectId, ProjectSettings settings, string email) =>
+        NotRecentlyQueued(projectId, settings, [new IdentifyInput("", email, null)]) is null;
+
+    /// <summary>The events endpoint's shortcut, once per request: the identify emails that <see cref="AddAsync"/> would
+    /// still have to queue (null where there is none), read under one lock with one clock reading.</summary>
+    public List<string>? NotRecentlyQueued(string projectId, ProjectSettings settings, IReadOnlyList<IdentifyInput> identifies)
     {
-        if (!_scheduled.TryGetValue(projectId, out var known) || known != settings.PeriodicSync.IntervalMinutes) return false;
-        if (!_stored.TryGetValue(projectId, out var stored)) return false;
+        List<string>? notQueued = null;
+        if (!_scheduled.TryGetValue(projectId, out var known) || known != settings.PeriodicSync.IntervalMinutes
+            || !_stored.TryGetValue(projectId, out var stored))
+        {
+            foreach (var identify in identifies)
+                if (identify.Email is { } email) (notQueued ??= []).Add(email);
+            return notQueued;
+        }
         var now = time.GetUtcNow();
         lock (stored.Gate)
         {
-            return stored.TryGetStoredAt(email, out var at) && now - at < RecentlyQueuedFor;
+            foreach (var identify in identifies)
+            {
+                if (identify.Email is { } email && !(stored.TryGetStoredAt(email, out var at) && now - at < RecentlyQueuedFor))
+                    (notQueued ??= []).Add(email);
+            }
         }
+        return notQueued;
     }
 
     /// <summary>Queues normalised emails for the project's next periodic run; returns once every email not stored by
