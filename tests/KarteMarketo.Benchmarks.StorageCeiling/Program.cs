@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using KarteMarketo.Benchmarks.StorageCeiling;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 
 // The raw write ceiling (issue 18): how many grain-state writes per second the server's storage provider (ADO.NET on
 // Npgsql, System.Text.Json state) gets from the same PostgreSQL, measured in the same run as the server's new-user
@@ -24,6 +25,10 @@ builder.UseOrleans(silo =>
         o.Invariant = "Npgsql";
         o.ConnectionString = connectionString;
     });
+    silo.Services.AddSingleton(_ => Npgsql.NpgsqlDataSource.Create(connectionString));
+    silo.Services.AddGrainStorage("grouped", (services, _) => new KarteMarketo.Grains.Storage.PostgresGroupedGrainStorage(
+        services.GetRequiredService<Npgsql.NpgsqlDataSource>(), services.GetRequiredService<Orleans.Storage.IGrainStorageSerializer>(),
+        builder.Configuration["Orleans:ServiceId"] ?? "storage-ceiling"));
     silo.UseSystemTextJsonGrainStorageSerializer();
     silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(2));
 });
@@ -31,12 +36,14 @@ var app = builder.Build();
 
 app.MapGet("/ready", () => TypedResults.Ok());
 
-// POST /run?mode=new|update&seconds=10&concurrency=32: `concurrency` workers, each calling the next grain as soon as
-// its previous write returned. "new": every call activates a grain never written before (its activation reads the
-// empty row) and writes it once, an INSERT, like a new user's key. "update": each worker rewrites one grain.
+// POST /run?mode=new|update[-grouped]&seconds=10&concurrency=32: `concurrency` workers, each calling the next grain as
+// soon as its previous write returned. "new": every call activates a grain never written before (its activation reads
+// the empty row) and writes it once, an INSERT, like a new user's key. "update": each worker rewrites one grain.
+// "-grouped": the lead keys' storage instead of Orleans' ADO.NET provider.
 app.MapPost("/run", async (IGrainFactory grains, string mode, double seconds, int concurrency, string run) =>
 {
-    var isNew = mode == "new";
+    var grouped = mode.EndsWith("-grouped", StringComparison.Ordinal);
+    var isNew = mode.StartsWith("new", StringComparison.Ordinal);
     var clock = Stopwatch.StartNew();
     var duration = TimeSpan.FromSeconds(seconds);
     long writes = 0, errors = 0, next = 0;
@@ -51,7 +58,8 @@ app.MapPost("/run", async (IGrainFactory grains, string mode, double seconds, in
             var started = clock.Elapsed;
             try
             {
-                await grains.GetGrain<IStorageCeilingGrain>(key).WriteAsync($"user-{i}", $"user-{i}@ceiling.example");
+                var grain = grouped ? grains.GetGrain<IGroupedStorageCeilingGrain>(key) : grains.GetGrain<IStorageCeilingGrain>(key);
+                await grain.WriteAsync($"user-{i}", $"user-{i}@ceiling.example");
                 Interlocked.Increment(ref writes);
                 mine.Add((clock.Elapsed - started).TotalMilliseconds);
             }

@@ -19,9 +19,23 @@ public sealed class StorageCeilingState
     [Id(3)] public int LastResult { get; set; }
 }
 
+/// <summary>Orleans' ADO.NET storage: one statement per read and per write.</summary>
 [GrainType("storage-ceiling")]
 public sealed class StorageCeilingGrain(
-    [PersistentState("storage-ceiling-state", "grains")] IPersistentState<StorageCeilingState> state) : Grain, IStorageCeilingGrain
+    [PersistentState("storage-ceiling-state", "grains")] IPersistentState<StorageCeilingState> state)
+    : StorageCeilingGrainBase(state), IStorageCeilingGrain;
+
+/// <summary>The lead keys' storage (<c>PostgresGroupedGrainStorage</c>): reads and writes of the same moment share a
+/// statement.</summary>
+[Alias("KarteMarketo.Benchmarks.IGroupedStorageCeilingGrain")]
+public interface IGroupedStorageCeilingGrain : IStorageCeilingGrain;
+
+[GrainType("grouped-storage-ceiling")]
+public sealed class GroupedStorageCeilingGrain(
+    [PersistentState("storage-ceiling-state", "grouped")] IPersistentState<StorageCeilingState> state)
+    : StorageCeilingGrainBase(state), IGroupedStorageCeilingGrain;
+
+public abstract class StorageCeilingGrainBase(IPersistentState<StorageCeilingState> state) : Grain
 {
     public async Task WriteAsync(string userId, string email)
     {

@@ -11,48 +11,70 @@ namespace KarteMarketo.Grains.Storage;
 /// </summary>
 internal sealed class GroupCommit<T> : IAsyncDisposable
 {
-    private readonly Func<IReadOnlyList<T>, Task> _write;
-    private readonly int _maxItems;
-    private readonly Channel<(T Item, TaskCompletionSource Done)> _queue =
-        Channel.CreateUnbounded<(T, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _writer;
+    private readonly GroupCall<T, bool> _calls;
 
     public GroupCommit(Func<IReadOnlyList<T>, Task> write, int maxItems)
     {
-        _write = write;
-        _maxItems = maxItems;
-        _writer = Task.Run(WriteLoopAsync);
+        _calls = new GroupCall<T, bool>(async items =>
+        {
+            await write(items);
+            return new bool[items.Count];
+        }, maxItems);
     }
 
-    public Task AddAsync(T item, CancellationToken cancellationToken = default)
+    public Task AddAsync(T item, CancellationToken cancellationToken = default) => _calls.CallAsync(item, cancellationToken);
+
+    public ValueTask DisposeAsync() => _calls.DisposeAsync();
+}
+
+/// <summary>
+/// <see cref="GroupCommit{T}"/> with an answer per item: one statement serves every call waiting at that moment (up to
+/// <c>maxItems</c>) and returns one result per item, in the items' order (a read, or a write that may lose its ETag).
+/// Failures are shared the same way: an outage fails the group, any other error has each item run on its own.
+/// </summary>
+internal sealed class GroupCall<TItem, TResult> : IAsyncDisposable
+{
+    private readonly Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> _run;
+    private readonly int _maxItems;
+    private readonly Channel<(TItem Item, TaskCompletionSource<TResult> Done)> _queue =
+        Channel.CreateUnbounded<(TItem, TaskCompletionSource<TResult>)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _runner;
+
+    public GroupCall(Func<IReadOnlyList<TItem>, Task<IReadOnlyList<TResult>>> run, int maxItems)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite((item, done))) throw new ObjectDisposedException(nameof(GroupCommit<T>));
+        _run = run;
+        _maxItems = maxItems;
+        _runner = Task.Run(RunLoopAsync);
+    }
+
+    public Task<TResult> CallAsync(TItem item, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource<TResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite((item, done))) throw new ObjectDisposedException(nameof(GroupCall<TItem, TResult>));
         return done.Task.WaitAsync(cancellationToken);
     }
 
-    private async Task WriteLoopAsync()
+    private async Task RunLoopAsync()
     {
-        var batch = new List<(T Item, TaskCompletionSource Done)>();
+        var batch = new List<(TItem Item, TaskCompletionSource<TResult> Done)>();
         while (await _queue.Reader.WaitToReadAsync())
         {
             batch.Clear();
             while (batch.Count < _maxItems && _queue.Reader.TryRead(out var entry)) batch.Add(entry);
             try
             {
-                await _write([.. batch.Select(e => e.Item)]);
-                foreach (var entry in batch) entry.Done.TrySetResult();
+                var results = await _run([.. batch.Select(e => e.Item)]);
+                for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
             }
             catch (Exception ex) when (batch.Count > 1 && !IsUnavailable(ex))
             {
                 // One bad item (a value the database refuses) must not fail the others sharing its statement, which may
-                // belong to other projects: write each on its own, so only the bad one sees the error.
+                // belong to other projects: run each on its own, so only the bad one sees the error.
                 foreach (var entry in batch)
                 {
                     try
                     {
-                        await _write([entry.Item]);
-                        entry.Done.TrySetResult();
+                        entry.Done.TrySetResult((await _run([entry.Item]))[0]);
                     }
                     catch (Exception single)
                     {
@@ -73,6 +95,6 @@ internal sealed class GroupCommit<T> : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _writer;
+        await _runner;
     }
 }

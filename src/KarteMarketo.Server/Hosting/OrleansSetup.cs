@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using KarteMarketo.Grains.Storage;
+using Npgsql;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
 using Orleans.Dashboard;
 
 namespace KarteMarketo.Server.Hosting;
@@ -60,6 +63,8 @@ public static class OrleansSetup
                     o.Invariant = NpgsqlInvariant;
                     o.ConnectionString = connectionString;
                 });
+                silo.Services.AddGrainStorage(StorageNames.LeadKeys, (services, _) => new PostgresGroupedGrainStorage(
+                    services.GetRequiredService<NpgsqlDataSource>(), services.GetRequiredService<IGrainStorageSerializer>(), serviceId));
                 silo.AddAdoNetGrainStorageAsDefault(o =>
                 {
                     o.Invariant = NpgsqlInvariant;
@@ -83,6 +88,7 @@ public static class OrleansSetup
                 });
                 silo.AddMemoryGrainStorageAsDefault();
                 silo.AddMemoryGrainStorage(StorageNames.Grains);
+                silo.AddMemoryGrainStorage(StorageNames.LeadKeys);
                 silo.UseInMemoryReminderService();
             }
 

@@ -29,12 +29,13 @@ public sealed class CountingStorageAppFactory : KarteMarketoAppFactory
         base.ConfigureWebHost(builder);
         builder.ConfigureServices(services =>
         {
-            var grains = services.Single(d => d.ServiceType == typeof(IGrainStorage) && d.IsKeyedService
-                && Equals(d.ServiceKey, Grains.Storage.StorageNames.Grains));
-            var factory = grains.KeyedImplementationFactory ?? throw new InvalidOperationException("grain storage is not built by a factory");
-            services.Remove(grains);
-            services.AddKeyedSingleton<IGrainStorage>(Grains.Storage.StorageNames.Grains,
-                (sp, key) => new CountingGrainStorage((IGrainStorage)factory(sp, key), this));
+            foreach (var name in new[] { Grains.Storage.StorageNames.Grains, Grains.Storage.StorageNames.LeadKeys })
+            {
+                var storage = services.Single(d => d.ServiceType == typeof(IGrainStorage) && d.IsKeyedService && Equals(d.ServiceKey, name));
+                var factory = storage.KeyedImplementationFactory ?? throw new InvalidOperationException("grain storage is not built by a factory");
+                services.Remove(storage);
+                services.AddKeyedSingleton<IGrainStorage>(name, (sp, key) => new CountingGrainStorage((IGrainStorage)factory(sp, key), this));
+            }
 
             services.RemoveAll<IPendingLookupJournal>();
             services.AddSingleton<IPendingLookupJournal>(sp =>

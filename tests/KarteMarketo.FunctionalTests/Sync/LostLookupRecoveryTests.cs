@@ -33,7 +33,7 @@ public sealed class LostLookupRecoveryTests(KarteMarketoAppFactory app) : IClass
         await app.Services.GetRequiredService<IUserStore>().LinkKeyAsync(kit.ProjectId, userId, LeadKeyType.Email, email);
         var key = GrainKeys.LeadKey(kit.ProjectId, LeadKeyType.Email, email);
         var stored = new LeadKeyState { LastResult = SyncResult.Pending, LastRequestAt = requestedAt };
-        await app.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.Grains)
+        await app.Services.GetRequiredKeyedService<IGrainStorage>(StorageNames.LeadKeys)
             .WriteStateAsync("lead-key-state", GrainId.Create("lead-key", key), new GrainState<LeadKeyState>(stored));
         await Journal.MarkAsync(kit.ProjectId, LeadKeyType.Email, email, requestedAt);
     }

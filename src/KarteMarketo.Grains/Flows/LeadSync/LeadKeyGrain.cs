@@ -15,7 +15,7 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 /// </summary>
 [GrainType("lead-key")]
 public sealed class LeadKeyGrain(
-    [PersistentState("lead-key-state", StorageNames.Grains)] IPersistentState<LeadKeyState> state,
+    [PersistentState("lead-key-state", StorageNames.LeadKeys)] IPersistentState<LeadKeyState> state,
     IProjectDirectory directory,
     IUserStore users,
     IPendingLookupJournal journal,
