@@ -44,8 +44,14 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
     {
         lock (_gate)
         {
-            var claimed = _rows.Values
-                .Where(r => r.ProjectId == projectId && r.Kind == kind && IsDue(r, now))
+            var ofKind = _rows.Values.Where(r => r.ProjectId == projectId && r.Kind == kind).ToList();
+            // Users whose earliest waiting row is not due (KeepsUserOrder): none of their rows may go before it.
+            var held = kind.KeepsUserOrder()
+                ? ofKind.Where(r => r.UserId is not null && IsWaiting(r) && !IsDue(r, now))
+                    .GroupBy(r => r.UserId!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Min(r => r.Id), StringComparer.Ordinal)
+                : [];
+            var claimed = ofKind
+                .Where(r => IsDue(r, now) && !(r.UserId is not null && held.TryGetValue(r.UserId, out var first) && first < r.Id))
                 .OrderBy(r => r.Id)
                 .Take(limit)
                 .Select(r => r with
@@ -85,6 +91,8 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
             return expired.Count;
         }
     }
+
+    private static bool IsWaiting(OutboxRow row) => row.Status is OutboxStatus.Pending or OutboxStatus.InFlight;
 
     private static bool IsDue(OutboxRow row, DateTimeOffset now) =>
         (row.Status == OutboxStatus.Pending && row.NextAttemptAt <= now) ||

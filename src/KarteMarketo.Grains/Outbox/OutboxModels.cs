@@ -29,6 +29,11 @@ public static class OutboxStatus
 
 public static class OutboxKindExtensions
 {
+    /// <summary>Whether a user's rows must reach the remote in the order they were queued (KARTE's writes: user info and
+    /// events of one user). Then a row is not claimed while an earlier row of its user waits for a retry or is held by
+    /// another lease (a dispatcher on a host that died, until its lease ends or the takeover releases it).</summary>
+    public static bool KeepsUserOrder(this OutboxKind kind) => kind == OutboxKind.Karte;
+
     public static string ToKeyword(this OutboxKind kind) => kind switch
     {
         OutboxKind.Activities => "activities",

@@ -52,9 +52,14 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder?
         // On the right-hand side of SET the columns still hold their old values.
         await using var command = dataSource.CreateCommand($"""
             WITH due AS (
-                SELECT id FROM outbox_messages
+                SELECT id FROM outbox_messages d
                 WHERE project_id = @project AND kind = @kind
                   AND ((status = 'pending' AND next_attempt_at <= @now) OR (status = 'in_flight' AND lease_until <= @now))
+                  AND NOT (@ordered AND d.user_id IS NOT NULL AND EXISTS (
+                      SELECT 1 FROM outbox_messages e
+                      WHERE e.project_id = d.project_id AND e.kind = d.kind AND e.user_id = d.user_id AND e.id < d.id
+                        AND e.status IN ('pending', 'in_flight')
+                        AND ((e.status = 'pending' AND e.next_attempt_at > @now) OR (e.status = 'in_flight' AND e.lease_until > @now))))
                 ORDER BY id
                 LIMIT @limit
                 FOR UPDATE SKIP LOCKED)
@@ -73,6 +78,7 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder?
         command.Parameters.AddWithValue("now", now.ToUniversalTime());
         command.Parameters.AddWithValue("limit", limit);
         command.Parameters.AddWithValue("minimum", (long)minimum);
+        command.Parameters.AddWithValue("ordered", kind.KeepsUserOrder());
         command.Parameters.Add(new NpgsqlParameter<string?>("holder", NpgsqlDbType.Text) { TypedValue = holder?.Id });
         var rows = await ReadRowsAsync(command, cancellationToken);
         return rows.OrderBy(r => r.Id).ToList();

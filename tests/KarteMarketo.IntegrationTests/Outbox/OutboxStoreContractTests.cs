@@ -83,6 +83,43 @@ public abstract class OutboxStoreContractTests
     }
 
     [Fact]
+    public async Task A_karte_write_waits_while_an_earlier_write_of_its_user_is_held_elsewhere_or_waits_for_a_retry()
+    {
+        static OutboxEntry Of(string id, string user) => new(id, user, null, new JsonObject { ["n"] = id });
+        await Outbox.EnqueueAsync("k1", OutboxKind.Karte, [Of("a1", "ua"), Of("b1", "ub")], T0);
+        // A dispatcher on a host that then died holds the first rows until its lease ends.
+        var dead = Guid.NewGuid();
+        Assert.Equal(2, (await Outbox.ClaimAsync("k1", OutboxKind.Karte, 10, 1, dead, T0, T0.AddMinutes(1))).Count);
+        await Outbox.EnqueueAsync("k1", OutboxKind.Karte, [Of("a2", "ua"), Of("c1", "uc")], T0.AddSeconds(1));
+
+        // The next dispatcher takes the other user's row, not the one that would overtake a1.
+        var next = await Outbox.ClaimAsync("k1", OutboxKind.Karte, 10, 1, Guid.NewGuid(), T0.AddSeconds(2), T0.AddMinutes(5));
+        Assert.Equal(["c1"], next.Select(r => r.DeliveryId));
+
+        // Once the dead lease ends, the user's rows come back in their order.
+        var back = await Outbox.ClaimAsync("k1", OutboxKind.Karte, 10, 1, Guid.NewGuid(), T0.AddMinutes(1), T0.AddMinutes(6));
+        Assert.Equal(["a1", "b1", "a2"], back.Select(r => r.DeliveryId));
+
+        // A retry waiting for its time holds its user's later rows too.
+        var lease = back[0].LeaseId!.Value;
+        await Outbox.CompleteAsync(lease,
+        [
+            new OutboxOutcome(back[0].Id, OutboxStatus.Pending, 1, T0.AddMinutes(3)) { ErrorCode = "429" },
+            new OutboxOutcome(back[1].Id, OutboxStatus.Delivered, 1, T0.AddMinutes(1)) { DeliveredAt = T0.AddMinutes(1) },
+            new OutboxOutcome(back[2].Id, OutboxStatus.Pending, 0, T0.AddMinutes(1)),
+        ], T0.AddMinutes(1));
+        Assert.Empty(await Outbox.ClaimAsync("k1", OutboxKind.Karte, 10, 1, Guid.NewGuid(), T0.AddMinutes(2), T0.AddMinutes(7)));
+        Assert.Equal(["a1", "a2"], (await Outbox.ClaimAsync("k1", OutboxKind.Karte, 10, 1, Guid.NewGuid(), T0.AddMinutes(3), T0.AddMinutes(8)))
+            .Select(r => r.DeliveryId));
+
+        // Other kinds keep no order per user: a later activity of the same user goes while an earlier one is held.
+        await Outbox.EnqueueAsync("k1", OutboxKind.Activities, [Of("x1", "ua")], T0);
+        Assert.Single(await Outbox.ClaimAsync("k1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0, T0.AddMinutes(5)));
+        await Outbox.EnqueueAsync("k1", OutboxKind.Activities, [Of("x2", "ua")], T0);
+        Assert.Equal(["x2"], (await Outbox.ClaimAsync("k1", OutboxKind.Activities, 10, 1, Guid.NewGuid(), T0, T0.AddMinutes(5))).Select(r => r.DeliveryId));
+    }
+
+    [Fact]
     public async Task Rows_of_a_vanished_claimer_come_back_and_those_that_were_being_sent_are_flagged()
     {
         await Outbox.EnqueueAsync("r1", OutboxKind.Activities, [Entry("sent"), Entry("unsent")], T0);
