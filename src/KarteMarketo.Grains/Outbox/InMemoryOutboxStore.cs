@@ -45,7 +45,7 @@ public sealed class InMemoryOutboxStore(SiloHolder? holder = null) : IOutboxStor
         lock (_gate)
         {
             var ofKind = _rows.Values.Where(r => r.ProjectId == projectId && r.Kind == kind).ToList();
-            // Users whose earliest waiting row is not due (KeepsUserOrder): none of their rows may go before it.
+            // Per user, the first row that waits but is not due yet (KeepsUserOrder): none of their later rows may overtake it.
             var held = kind.KeepsUserOrder()
                 ? ofKind.Where(r => r.UserId is not null && IsWaiting(r) && !IsDue(r, now))
                     .GroupBy(r => r.UserId!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Min(r => r.Id), StringComparer.Ordinal)
