@@ -302,6 +302,13 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         {
             ledger.Enqueue(new Sent(kind, key, host, Answer.ConnectionFailed, null, ex.Message, at) { Users = users });
         }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            // A connection to a host killed just then: HttpClient reads the new socket's remote address before sending
+            // anything, and a peer already gone makes that read throw unwrapped ("Transport endpoint is not connected").
+            // Nothing was sent, as with a refused connection.
+            ledger.Enqueue(new Sent(kind, key, host, Answer.ConnectionFailed, null, ex.Message, at) { Users = users });
+        }
         catch (TaskCanceledException ex)
         {
             ledger.Enqueue(new Sent(kind, key, host, Answer.Unclear, null, "client time-out: " + ex.Message, at) { Users = users });
@@ -320,7 +327,7 @@ public sealed class ReliabilityProject(string id, MarketoInstance marketo)
         {
             sandboxUsed = await Marketo.UsedTodayAsync();
         }
-        catch (HttpRequestException)
+        catch (Exception ex) when (ex is HttpRequestException or System.Net.Sockets.SocketException)
         {
             return; // being stopped
         }

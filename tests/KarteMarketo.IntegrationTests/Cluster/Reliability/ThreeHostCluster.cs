@@ -154,6 +154,10 @@ public sealed class ThreeHostCluster : IAsyncDisposable
             catch (HttpRequestException)
             {
             }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // A host killed just as the connection opened (see ReliabilityProject.SendAsync): try the next one.
+            }
             catch (TaskCanceledException)
             {
             }
