@@ -55,6 +55,8 @@ public sealed class PostgresOutboxStore(NpgsqlDataSource dataSource, SiloHolder?
                 SELECT id FROM outbox_messages d
                 WHERE project_id = @project AND kind = @kind
                   AND ((status = 'pending' AND next_attempt_at <= @now) OR (status = 'in_flight' AND lease_until <= @now))
+                  -- Order per user (OutboxKind.KeepsUserOrder): an earlier row of the user that waits but is not due
+                  -- holds this one. The status list repeats what follows so that the partial index 0220 applies.
                   AND NOT (@ordered AND d.user_id IS NOT NULL AND EXISTS (
                       SELECT 1 FROM outbox_messages e
                       WHERE e.project_id = d.project_id AND e.kind = d.kind AND e.user_id = d.user_id AND e.id < d.id

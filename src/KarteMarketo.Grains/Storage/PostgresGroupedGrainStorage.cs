@@ -63,9 +63,7 @@ public sealed class PostgresGroupedGrainStorage : IGrainStorage, IAsyncDisposabl
         var expected = grainState.ETag is { } etag ? int.Parse(etag, CultureInfo.InvariantCulture) : (int?)null;
         var payload = _serializer.Serialize(grainState.State).ToArray();
         var version = await _writes.CallAsync(new StateWrite(new StateKey(grainId.ToString(), stateName), expected, payload));
-        if (version is not { } written)
-            throw new InconsistentStateException($"The state {stateName} of {grainId} changed since it was read (ETag {grainState.ETag ?? "none"}).",
-                storedEtag: "unknown", currentEtag: grainState.ETag ?? "none");
+        if (version is not { } written) throw Conflict(stateName, grainId, grainState.ETag);
         grainState.ETag = Etag(written);
         grainState.RecordExists = true;
     }
@@ -89,9 +87,7 @@ public sealed class PostgresGroupedGrainStorage : IGrainStorage, IAsyncDisposabl
                 command.Parameters.AddWithValue("expected", int.Parse(etag, CultureInfo.InvariantCulture));
                 return await command.ExecuteScalarAsync() as int?;
             });
-            if (version is not { } cleared)
-                throw new InconsistentStateException($"The state {stateName} of {grainId} changed since it was read (ETag {etag}).",
-                    storedEtag: "unknown", currentEtag: etag);
+            if (version is not { } cleared) throw Conflict(stateName, grainId, etag);
             grainState.ETag = Etag(cleared);
         }
         grainState.State = CreateState<T>();
@@ -155,6 +151,12 @@ public sealed class PostgresGroupedGrainStorage : IGrainStorage, IAsyncDisposabl
             while (await reader.ReadAsync()) written[new StateKey(reader.GetString(0), reader.GetString(1))] = reader.GetInt32(2);
             return writes.Select((w, i) => first[w.Key] == i && written.TryGetValue(w.Key, out var version) ? version : (int?)null).ToList();
         });
+
+    /// <summary>The grain's ETag no longer matches the row (or a first write found one). The statement does not return
+    /// the stored version, so it is not named.</summary>
+    private static InconsistentStateException Conflict(string stateName, GrainId grainId, string? etag) =>
+        new($"The state {stateName} of {grainId} changed since it was read (ETag {etag ?? "none"}).",
+            storedEtag: "unknown", currentEtag: etag ?? "none");
 
     private static string Etag(int version) => version.ToString(CultureInfo.InvariantCulture);
 

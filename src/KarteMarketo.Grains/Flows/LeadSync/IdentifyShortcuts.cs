@@ -73,13 +73,14 @@ public sealed class IdentifyShortcuts
 
     /// <summary>Whether an identify of <paramref name="userId"/> carrying this key (on an email key: with
     /// <paramref name="cookieFallback"/>) is known to change nothing at <paramref name="now"/> under settings version
-    /// <paramref name="projectVersion"/>.</summary>
-    public bool IsNoOpIdentify(in LeadKeyId key, string userId, bool cookieFallback, long projectVersion, DateTimeOffset now) =>
+    /// <paramref name="projectVersion"/>. One key at a time, for tests; the events endpoint reads
+    /// <see cref="ForProject"/> once per request.</summary>
+    internal bool IsNoOpIdentify(in LeadKeyId key, string userId, bool cookieFallback, long projectVersion, DateTimeOffset now) =>
         ForProject(key.ProjectId)?.IsNoOpIdentify(key.Type, key.Value, userId, cookieFallback, projectVersion, now) == true;
 
     /// <summary>Whether linking <paramref name="userId"/> to this key (the cookie of an identify that also carried an
-    /// email) is known to change nothing.</summary>
-    public bool IsLinked(in LeadKeyId key, string userId, long projectVersion) =>
+    /// email) is known to change nothing. One key at a time, for tests.</summary>
+    internal bool IsLinked(in LeadKeyId key, string userId, long projectVersion) =>
         ForProject(key.ProjectId)?.IsLinked(key.Type, key.Value, userId, projectVersion) == true;
 }
 
@@ -91,12 +92,15 @@ public sealed class ProjectIdentifyShortcuts
 
     internal ConcurrentDictionary<string, IdentifyShortcut> Of(LeadKeyType type) => type == LeadKeyType.Email ? _emails : _cookies;
 
-    /// <summary>See <see cref="IdentifyShortcuts.IsNoOpIdentify"/>.</summary>
+    /// <summary>Whether an identify of <paramref name="userId"/> carrying this key (on an email key: with
+    /// <paramref name="cookieFallback"/>) is known to change nothing at <paramref name="now"/> under settings version
+    /// <paramref name="projectVersion"/>.</summary>
     public bool IsNoOpIdentify(LeadKeyType type, string value, string userId, bool cookieFallback, long projectVersion, DateTimeOffset now) =>
         Of(type).TryGetValue(value, out var entry) && entry.ProjectVersion == projectVersion && now < entry.NoOpUntil
         && (!cookieFallback || entry.CookieFallbackIsNoOp) && entry.Links(userId);
 
-    /// <summary>See <see cref="IdentifyShortcuts.IsLinked"/>.</summary>
+    /// <summary>Whether linking <paramref name="userId"/> to this key (the cookie of an identify that also carried an
+    /// email) is known to change nothing.</summary>
     public bool IsLinked(LeadKeyType type, string value, string userId, long projectVersion) =>
         Of(type).TryGetValue(value, out var entry) && entry.ProjectVersion == projectVersion && entry.Links(userId);
 }

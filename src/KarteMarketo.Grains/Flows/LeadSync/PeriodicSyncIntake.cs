@@ -79,8 +79,9 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
     }
 
     /// <summary>Whether <paramref name="email"/> is already queued by this silo for the project's current interval, so
-    /// that <see cref="AddAsync"/> would write nothing and call nothing for it.</summary>
-    public bool IsRecentlyQueued(string projectId, ProjectSettings settings, string email) =>
+    /// that <see cref="AddAsync"/> would write nothing and call nothing for it. One email at a time, for tests; the
+    /// events endpoint asks <see cref="NotRecentlyQueued"/> once per request.</summary>
+    internal bool IsRecentlyQueued(string projectId, ProjectSettings settings, string email) =>
         NotRecentlyQueued(projectId, settings, [new IdentifyInput("", email, null)]) is null;
 
     /// <summary>The events endpoint's shortcut, once per request: the identify emails that <see cref="AddAsync"/> would
