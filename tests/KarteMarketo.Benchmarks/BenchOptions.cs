@@ -18,6 +18,10 @@ internal sealed class BenchOptions
     public string StorageCeilingDll { get; init; } = "";
     public string OutputDirectory { get; init; } = "benchmark-results";
 
+    /// <summary>Extra environment of every server process (<c>--server-env "K=V;K2=V2"</c>): runtime or host settings
+    /// compared at the same load (say <c>DOTNET_gcServer=0</c>). Recorded in the results.</summary>
+    public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Small figures everywhere: checks that the harness works end to end in about a minute.</summary>
     public bool Smoke { get; init; }
 
@@ -30,6 +34,9 @@ internal sealed class BenchOptions
     /// <summary>Requests/s of the open loop; 0 (the default) is half the batched maximum just measured. A fixed rate
     /// compares two builds at the same load.</summary>
     public double PacedRate { get; init; }
+    /// <summary>What sends the ingest loops' requests: <c>raw</c> (<see cref="RawHttpPool"/>, the default) or
+    /// <c>httpclient</c> (the generator of earlier runs, kept to compare with them).</summary>
+    public string LoadClient { get; init; } = "raw";
     /// <summary>Rounds of floor and server measured back to back.</summary>
     public int IngestRounds { get; init; } = 2;
     /// <summary>PostgreSQL mode: seconds of each storage-ceiling loop and of the new-user phase.</summary>
@@ -72,9 +79,11 @@ internal sealed class BenchOptions
           --postgres "<connection string>"   run the server in PostgreSQL mode (default: embedded, in memory)
           --smoke                            small figures, to check the harness (about a minute per scenario)
           --out <dir>                        results folder (default benchmark-results)
+          --server-env "K=V;K2=V2"           extra environment for every server process (runtime settings to compare)
           --server-dll <path> --sandbox-dll <path> --floor-dll <path> --storage-ceiling-dll <path>
                                              override the Release builds found at build time
           ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --paced-rate 0 (half the batched maximum) --rounds 2
+                  --load-client raw|httpclient (raw: keep-alive sockets, requests encoded once; the default)
                   --ceiling-seconds 10 (PostgreSQL mode: the raw write ceiling and the new-user rate)
           sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
           memory: --memory-keys 100000,1000000 --memory-budget-seconds 150 --collection-age-seconds 30 --collection-wait-seconds 60
@@ -120,6 +129,7 @@ internal sealed class BenchOptions
             FloorDll = S("floor-dll") ?? BuiltPath("FloorDll"),
             StorageCeilingDll = S("storage-ceiling-dll") ?? BuiltPath("StorageCeilingDll"),
             OutputDirectory = S("out") ?? "benchmark-results",
+            ServerEnvironment = ParseEnvironment(S("server-env")),
             IngestConcurrency = I("concurrency", 32, 16),
             IngestSeconds = D("ingest-seconds", 15, 3),
             IngestUsers = I("ingest-users", 10_000, 2_000),
@@ -127,6 +137,9 @@ internal sealed class BenchOptions
             PacedSeconds = D("paced-seconds", 10, 3),
             PacedRate = D("paced-rate", 0, 0),
             IngestRounds = I("rounds", 2, 1),
+            LoadClient = S("load-client") is { } loadClient
+                ? loadClient is "raw" or "httpclient" ? loadClient : throw new ArgumentException("--load-client must be raw or httpclient")
+                : "raw",
             CeilingSeconds = D("ceiling-seconds", 10, 3),
             SyncRate = D("sync-rate", 300, 100),
             SyncSeconds = D("sync-seconds", 20, 4),
@@ -154,6 +167,18 @@ internal sealed class BenchOptions
         };
         if (values.Count > 0) throw new ArgumentException($"unknown option(s): {string.Join(", ", values.Keys.Select(k => "--" + k))}");
         return options;
+    }
+
+    private static Dictionary<string, string> ParseEnvironment(string? text)
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = pair.IndexOf('=');
+            if (equals <= 0) throw new ArgumentException($"--server-env: '{pair}' is not KEY=VALUE");
+            environment[pair[..equals]] = pair[(equals + 1)..];
+        }
+        return environment;
     }
 
     /// <summary>The Release build of a host, recorded by the project file when the harness was built.</summary>

@@ -36,7 +36,7 @@ Directory.CreateDirectory(outputDirectory);
 var machine = Machine.Describe();
 Console.WriteLine($"KarteMarketo benchmark {options.Scenario}{(options.Smoke ? " (smoke)" : "")}, {(options.Postgres is null ? "embedded mode" : "PostgreSQL mode")}");
 Console.WriteLine($"machine: {machine["processors"]} cores, {machine["memoryGb"]} GB, {machine["os"]}, .NET {machine["runtime"]}");
-Console.WriteLine($"server: {options.ServerDll}");
+Console.WriteLine($"server: {options.ServerDll}{(options.ServerEnvironment.Count == 0 ? "" : " with " + string.Join(' ', options.ServerEnvironment.Select(kv => $"{kv.Key}={kv.Value}")))}");
 Console.WriteLine($"host logs: {logDirectory}");
 
 var scenarios = options.Scenario == "all" ? new[] { "ingest", "sync", "memory", "quota", "karte" } : new[] { options.Scenario };
@@ -96,6 +96,7 @@ JsonObject Envelope(JsonObject body)
     body["mode"] = options.Postgres is null ? "embedded" : "postgres";
     body["smoke"] = options.Smoke;
     body["machine"] = machine.DeepClone();
+    body["serverEnvironment"] = new JsonObject([.. options.ServerEnvironment.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]);
     body["commandLine"] = "dotnet run -c Release --project tests/KarteMarketo.Benchmarks -- " + string.Join(' ', args.Select(a =>
         a.Contains(' ', StringComparison.Ordinal) || a.Contains('=', StringComparison.Ordinal) ? "\"<redacted>\"" : a));
     return body;

@@ -50,6 +50,7 @@ internal sealed class BenchEnvironment(BenchOptions options, string runId, strin
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
         };
         if (options.Postgres is { } postgres) environment["ConnectionStrings__Postgres"] = postgres;
+        foreach (var (key, value) in options.ServerEnvironment) environment[key] = value;
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) environment[key] = value;
 
         var host = await ProcessHost.StartAsync(name, options.ServerDll, environment, "/health/ready", logDirectory,

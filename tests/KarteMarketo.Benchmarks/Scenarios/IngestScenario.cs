@@ -44,8 +44,13 @@ internal static class IngestScenario
         var batches = new ConcurrentDictionary<long, byte[]>();
         byte[] SingleBody(long i) => singles.GetOrAdd(i % pool, n => Encoding.UTF8.GetBytes(Bench.Identify($"ingest-u{n}", $"ingest-{n}@bench.example")));
         byte[] BatchBody(long i) => batches.GetOrAdd(i * batch % pool, first => Encoding.UTF8.GetBytes(Bench.IdentifyBatch(first, batch, User)));
-        Func<long, CancellationToken, Task<int>> Single(HttpClient c) => (i, token) => Bench.PostEventsAsync(c, path, SingleBody(i), 1, token);
-        Func<long, CancellationToken, Task<int>> Batched(HttpClient c) => (i, token) => Bench.PostEventsAsync(c, path, BatchBody(i), batch, token);
+        var raw = options.LoadClient == "raw";
+        using var serverTarget = new LoadTarget(client, raw ? new RawHttpPool(server.Host.BaseAddress) : null, apiKey, path);
+        using var floorTarget = new LoadTarget(floor, raw ? new RawHttpPool(floorHost.BaseAddress) : null, apiKey, path);
+        Func<long, CancellationToken, Task<int>> Single(LoadTarget t) => (i, token) => t.PostAsync(i % pool, SingleBody(i), 1, token);
+        Func<long, CancellationToken, Task<int>> Batched(LoadTarget t) => (i, token) => t.PostAsync(-1 - i * batch % pool, BatchBody(i), batch, token);
+        Console.WriteLine($"  load client: {(raw ? "raw keep-alive sockets, requests encoded once" : "HttpClient")}");
+        report.Data["loadClient"] = options.LoadClient;
 
         // Warm-up: every user once (their realtime lookups run now, not during the measurement), and the JIT of both.
         Console.WriteLine($"  warm-up: {pool} users in batches of {batch}; the floor for 3 s");
@@ -53,8 +58,8 @@ internal static class IngestScenario
             (i, token) => Bench.PostEventsAsync(client, projectId, Bench.IdentifyBatch(i * batch, (int)Math.Min(batch, pool - i * batch), User),
                 (int)Math.Min(batch, pool - i * batch), token), cancellationToken);
         if (warmup.Errors > 0) report.Notes.Add($"warm-up had {warmup.Errors} errors: {string.Join(", ", warmup.ErrorKinds.Select(kv => $"{kv.Key}={kv.Value}"))}");
-        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(3), Batched(floor), cancellationToken);
-        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(1), Single(floor), cancellationToken);
+        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(3), Batched(floorTarget), cancellationToken);
+        await LoadRunner.ClosedAsync("floor-warm-up", 8, long.MaxValue, TimeSpan.FromSeconds(1), Single(floorTarget), cancellationToken);
 
         var duration = TimeSpan.FromSeconds(options.IngestSeconds);
         var rounds = new JsonArray();
@@ -64,10 +69,10 @@ internal static class IngestScenario
         for (var round = 1; round <= options.IngestRounds; round++)
         {
             Console.WriteLine($"  round {round}: single events then batches of {batch}, floor then server, {options.IngestConcurrency} concurrent for {options.IngestSeconds} s each");
-            var floorSingle = await LoadRunner.ClosedAsync("floor single", options.IngestConcurrency, long.MaxValue, duration, Single(floor), cancellationToken);
-            single = await LoadRunner.ClosedAsync("single", options.IngestConcurrency, long.MaxValue, duration, Single(client), cancellationToken);
-            var floorBatched = await LoadRunner.ClosedAsync($"floor batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(floor), cancellationToken);
-            batched = await LoadRunner.ClosedAsync($"batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(client), cancellationToken);
+            var floorSingle = await LoadRunner.ClosedAsync("floor single", options.IngestConcurrency, long.MaxValue, duration, Single(floorTarget), cancellationToken);
+            single = await LoadRunner.ClosedAsync("single", options.IngestConcurrency, long.MaxValue, duration, Single(serverTarget), cancellationToken);
+            var floorBatched = await LoadRunner.ClosedAsync($"floor batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(floorTarget), cancellationToken);
+            batched = await LoadRunner.ClosedAsync($"batch{batch}", options.IngestConcurrency, long.MaxValue, duration, Batched(serverTarget), cancellationToken);
 
             var singleRatio = single.RequestsPerSecond / floorSingle.RequestsPerSecond;
             var batchedRatio = batched.EventsPerSecond / floorBatched.EventsPerSecond;
@@ -97,14 +102,14 @@ internal static class IngestScenario
         // own heap: the first seconds after the closed loops (thread pools settling, the generator collecting the closed
         // loops' garbage) otherwise land on whichever target goes first. Measured without it: the floor's p99 was 76 ms
         // when it went first, 10 ms when it went second.
-        async Task<LoadResult> PacedAsync(string name, HttpClient target)
+        async Task<LoadResult> PacedAsync(string name, LoadTarget target)
         {
             GC.Collect();
             await LoadRunner.PacedAsync(name + "-warm-up", halfRate, TimeSpan.FromSeconds(Math.Min(3, options.PacedSeconds)), 256, Batched(target), cancellationToken);
             return await LoadRunner.PacedAsync(name, halfRate, TimeSpan.FromSeconds(options.PacedSeconds), 256, Batched(target), cancellationToken);
         }
-        var paced = await PacedAsync($"batch{batch}-paced-50%", client);
-        var floorPaced = await PacedAsync($"floor batch{batch}-paced", floor);
+        var paced = await PacedAsync($"batch{batch}-paced-50%", serverTarget);
+        var floorPaced = await PacedAsync($"floor batch{batch}-paced", floorTarget);
         report.Row($"{paced.Name}: target", $"{Bench.F(halfRate * batch, "0")} events/s ({Bench.F(halfRate, "0.0")} requests/s), achieved {Bench.F(paced.EventsPerSecond, "0")} events/s");
         report.Row($"{paced.Name}: latency", Bench.Latency(paced.Intended) + " from intended start");
         report.Row($"{paced.Name}: floor", $"at the same rate: {Bench.Latency(floorPaced.Intended)}");
@@ -195,6 +200,24 @@ internal static class IngestScenario
         headline["newUsersRatioToCeiling"] = Math.Round(ratio, 3);
         headline["groupedStorageCeilingWritesPerSecond"] = Math.Round(groupedCeiling, 0);
         headline["newUsersRatioToGroupedCeiling"] = Math.Round(groupedRatio, 3);
+    }
+
+    /// <summary>One host the ingest loops send to, through HttpClient or <see cref="RawHttpPool"/>; the raw requests
+    /// are encoded once per distinct body (keyed as the bodies are).</summary>
+    private sealed class LoadTarget(HttpClient client, RawHttpPool? raw, string apiKey, string path) : IDisposable
+    {
+        private readonly ConcurrentDictionary<long, byte[]> _encoded = new();
+
+        public async Task<int> PostAsync(long bodyKey, byte[] body, int events, CancellationToken cancellationToken)
+        {
+            if (raw is null) return await Bench.PostEventsAsync(client, path, body, events, cancellationToken);
+            var request = _encoded.GetOrAdd(bodyKey, _ => raw.EncodePost(path, apiKey, body));
+            var response = await raw.SendAsync(request, cancellationToken);
+            if (response.StatusCode != 202) throw new HttpStatusException(response.StatusCode, Http.Short(response.ErrorBody ?? ""));
+            return events;
+        }
+
+        public void Dispose() => raw?.Dispose();
     }
 
     private static string Pct(double ratio) =>
