@@ -34,6 +34,8 @@ internal sealed class BenchOptions
     /// <summary>Requests/s of the open loop; 0 (the default) is half the batched maximum just measured. A fixed rate
     /// compares two builds at the same load.</summary>
     public double PacedRate { get; init; }
+    /// <summary>Rounds of the open loop (server then floor each); the headline is the median round.</summary>
+    public int PacedRounds { get; init; } = 3;
     /// <summary>What sends the ingest loops' requests: <c>raw</c> (<see cref="RawHttpPool"/>, the default) or
     /// <c>httpclient</c> (the generator of earlier runs, kept to compare with them).</summary>
     public string LoadClient { get; init; } = "raw";
@@ -82,7 +84,7 @@ internal sealed class BenchOptions
           --server-env "K=V;K2=V2"           extra environment for every server process (runtime settings to compare)
           --server-dll <path> --sandbox-dll <path> --floor-dll <path> --storage-ceiling-dll <path>
                                              override the Release builds found at build time
-          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --paced-rate 0 (half the batched maximum) --rounds 2
+          ingest: --concurrency 32 --ingest-seconds 15 --ingest-users 10000 --batch-size 100 --paced-seconds 10 --paced-rate 0 (half the batched maximum) --paced-rounds 3 --rounds 2
                   --load-client raw|httpclient (raw: keep-alive sockets, requests encoded once; the default)
                   --ceiling-seconds 10 (PostgreSQL mode: the raw write ceiling and the new-user rate)
           sync:   --sync-rate 300 --sync-seconds 20 --sync-sample-every 30 --batch-delay-ms 1000 --sync-settle-seconds 30
@@ -136,6 +138,7 @@ internal sealed class BenchOptions
             IngestBatchSize = I("batch-size", 100, 100),
             PacedSeconds = D("paced-seconds", 10, 3),
             PacedRate = D("paced-rate", 0, 0),
+            PacedRounds = I("paced-rounds", 3, 1),
             IngestRounds = I("rounds", 2, 1),
             LoadClient = S("load-client") is { } loadClient
                 ? loadClient is "raw" or "httpclient" ? loadClient : throw new ArgumentException("--load-client must be raw or httpclient")

@@ -61,6 +61,21 @@ internal sealed class LoadResult(string name)
     public Latencies Service { get; } = new();
     /// <summary>Open loop only: from the moment the request was due to its response (no coordinated omission).</summary>
     public Latencies Intended { get; } = new();
+    /// <summary>Open loop only: the longest intended-start latency (µs) of the requests due in each second, to find
+    /// when a tail happened (a stall shows as one bad second, steady queueing as many).</summary>
+    public long[] WorstBySecond { get; private set; } = [];
+
+    public void TrackSeconds(int seconds) => WorstBySecond = new long[seconds];
+
+    public void RecordDue(TimeSpan intendedStart, TimeSpan latency)
+    {
+        var second = (int)intendedStart.TotalSeconds;
+        if ((uint)second >= (uint)WorstBySecond.Length) return;
+        var micros = latency.Ticks / 10;
+        long seen;
+        while (micros > (seen = Volatile.Read(ref WorstBySecond[second])) &&
+               Interlocked.CompareExchange(ref WorstBySecond[second], micros, seen) != seen) { }
+    }
     public ConcurrentDictionary<string, long> ErrorKinds { get; } = new();
     public double? TargetRate { get; set; }
     public long LateStarts;
@@ -96,6 +111,7 @@ internal sealed class LoadResult(string name)
             json["latencyFromIntendedStart"] = Intended.ToJson();
             json["lateStarts"] = LateStarts;
             json["abandonedAtDrainTimeout"] = Abandoned;
+            json["worstMsBySecond"] = new JsonArray([.. WorstBySecond.Select(m => (JsonNode)Math.Round(m / 1000.0, 1))]);
         }
         return json;
     }
@@ -149,6 +165,7 @@ internal static class LoadRunner
         Func<long, CancellationToken, Task<int>> send, CancellationToken cancellationToken, TimeSpan? drainTimeout = null)
     {
         var result = new LoadResult(name) { TargetRate = rate };
+        result.TrackSeconds((int)Math.Ceiling(duration.TotalSeconds));
         var total = (long)Math.Max(1, Math.Round(rate * duration.TotalSeconds));
         var slots = new SemaphoreSlim(maxInFlight);
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -244,6 +261,7 @@ internal static class LoadRunner
             var ended = clock.Elapsed;
             result.Service.Record(ended - started);
             intended?.Record(ended - intendedStart);
+            if (intended is not null) result.RecordDue(intendedStart, ended - intendedStart);
             Interlocked.Add(ref result.Events, events);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -251,6 +269,7 @@ internal static class LoadRunner
             var ended = clock.Elapsed;
             result.Service.Record(ended - started);
             intended?.Record(ended - intendedStart);
+            if (intended is not null) result.RecordDue(intendedStart, ended - intendedStart);
             result.Error(ex is HttpStatusException status ? $"http:{status.StatusCode}" : ex.GetType().Name);
         }
         Interlocked.Increment(ref result.Requests);

@@ -97,7 +97,7 @@ internal static class IngestScenario
 
         // Half load: half the server's batched maximum of the last round, open loop; the floor at the same rate.
         var halfRate = options.PacedRate > 0 ? options.PacedRate : batched!.RequestsPerSecond / 2;
-        Console.WriteLine($"  paced at half the batched maximum: {halfRate:0.0} requests/s ({halfRate * batch:0} events/s) for {options.PacedSeconds} s after 3 s unmeasured, server then floor");
+        Console.WriteLine($"  paced at half the batched maximum: {halfRate:0.0} requests/s ({halfRate * batch:0} events/s) for {options.PacedSeconds} s after 3 s unmeasured, server then floor, {options.PacedRounds} rounds");
         // Each measured open loop follows 3 s at the same rate that are not measured, and a collection of the generator's
         // own heap: the first seconds after the closed loops (thread pools settling, the generator collecting the closed
         // loops' garbage) otherwise land on whichever target goes first. Measured without it: the floor's p99 was 76 ms
@@ -108,12 +108,27 @@ internal static class IngestScenario
             await LoadRunner.PacedAsync(name + "-warm-up", halfRate, TimeSpan.FromSeconds(Math.Min(3, options.PacedSeconds)), 256, Batched(target), cancellationToken);
             return await LoadRunner.PacedAsync(name, halfRate, TimeSpan.FromSeconds(options.PacedSeconds), 256, Batched(target), cancellationToken);
         }
-        var paced = await PacedAsync($"batch{batch}-paced-50%", serverTarget);
-        var floorPaced = await PacedAsync($"floor batch{batch}-paced", floorTarget);
+        // Several measured rounds, server and floor alternating: on this shared virtual machine a stall of 50–100 ms now
+        // and then (seen by server and floor alike, one second at a time) decides the p99 of whichever run it lands in,
+        // so one run is a sample of the machine as much as of the host. Every round is reported; the headline is the
+        // median round.
+        var pacedRounds = new List<(LoadResult Server, LoadResult Floor)>();
+        for (var round = 1; round <= options.PacedRounds; round++)
+        {
+            pacedRounds.Add((await PacedAsync($"batch{batch}-paced-50%", serverTarget),
+                await PacedAsync($"floor batch{batch}-paced", floorTarget)));
+        }
+        var byP99 = pacedRounds.OrderBy(r => r.Server.Intended.Ms(99)).ToList();
+        var (paced, floorPaced) = byP99[(byP99.Count - 1) / 2];
         report.Row($"{paced.Name}: target", $"{Bench.F(halfRate * batch, "0")} events/s ({Bench.F(halfRate, "0.0")} requests/s), achieved {Bench.F(paced.EventsPerSecond, "0")} events/s");
-        report.Row($"{paced.Name}: latency", Bench.Latency(paced.Intended) + " from intended start");
-        report.Row($"{paced.Name}: floor", $"at the same rate: {Bench.Latency(floorPaced.Intended)}");
-        report.Row($"{paced.Name}: errors", $"{paced.Errors} of {paced.Requests}, late starts {paced.LateStarts}");
+        for (var round = 0; round < pacedRounds.Count; round++)
+        {
+            var (serverRound, floorRound) = pacedRounds[round];
+            report.Row($"{paced.Name}: round {round + 1}", $"{Bench.Latency(serverRound.Intended)} from intended start; floor p50 {Bench.F(floorRound.Intended.Ms(50), "0.00")} ms, p99 {Bench.F(floorRound.Intended.Ms(99), "0.00")} ms");
+            report.Row($"{paced.Name}: round {round + 1} worst seconds", WorstSeconds(serverRound) + "; floor " + WorstSeconds(floorRound));
+        }
+        report.Row($"{paced.Name}: median round", Bench.Latency(paced.Intended) + $"; floor {Bench.Latency(floorPaced.Intended)}");
+        report.Row($"{paced.Name}: errors", $"{pacedRounds.Sum(r => r.Server.Errors)} of {pacedRounds.Sum(r => r.Server.Requests)}, late starts {pacedRounds.Sum(r => r.Server.LateStarts)}");
 
         report.Data["users"] = pool;
         report.Data["concurrency"] = options.IngestConcurrency;
@@ -125,6 +140,7 @@ internal static class IngestScenario
         report.Data["pacedHalfLoad"] = paced.ToJson();
         report.Data["pacedRateFixed"] = options.PacedRate > 0;
         report.Data["floorPacedSameRate"] = floorPaced.ToJson();
+        report.Data["pacedRounds"] = new JsonArray([.. pacedRounds.Select(r => (JsonNode)new JsonObject { ["server"] = r.Server.ToJson(), ["floor"] = r.Floor.ToJson() })]);
         var headline = new JsonObject
         {
             ["batchedEventsPerSecond"] = Math.Round(batched.EventsPerSecond, 0),
@@ -132,9 +148,10 @@ internal static class IngestScenario
             ["batchedEventsRatioToFloor"] = Math.Round(batchedRatios.Average(), 3),
             ["singleRequestsRatioToFloor"] = Math.Round(singleRatios.Average(), 3),
             ["p99AtHalfLoadMs"] = Latencies.Round(paced.Intended.Ms(99)),
+            ["p99AtHalfLoadMsByRound"] = new JsonArray([.. pacedRounds.Select(r => (JsonNode?)Latencies.Round(r.Server.Intended.Ms(99)))]),
             ["floorP99AtSameRateMs"] = Latencies.Round(floorPaced.Intended.Ms(99)),
         };
-        report.Row("ratio to the floor (mean of rounds)", $"single events {Pct(singleRatios.Average())} of its req/s (goal ≥ 50 %); {batch}-event batches {Pct(batchedRatios.Average())} of its events/s (goal ≥ 25 %); p99 at half load {Bench.F(paced.Intended.Ms(99), "0.00")} ms (goal ≤ 10 ms)");
+        report.Row("ratio to the floor (mean of rounds)", $"single events {Pct(singleRatios.Average())} of its req/s (goal ≥ 50 %); {batch}-event batches {Pct(batchedRatios.Average())} of its events/s (goal ≥ 25 %); p99 at half load {Bench.F(paced.Intended.Ms(99), "0.00")} ms, median of {pacedRounds.Count} rounds (goal ≤ 10 ms)");
 
         var metrics = await server.MetricsAsync(cancellationToken);
         var shortcut = metrics.Sum("kartemarketo_events_identify_requests_total", "path=\"shortcut\"") ?? 0;
@@ -219,6 +236,11 @@ internal static class IngestScenario
 
         public void Dispose() => raw?.Dispose();
     }
+
+    /// <summary>The three seconds of the open loop with the longest latency, e.g. "s7 48.2 ms, s12 9.1 ms, s3 8.8 ms".</summary>
+    private static string WorstSeconds(LoadResult result) =>
+        string.Join(", ", result.WorstBySecond.Select((micros, second) => (micros, second)).OrderByDescending(x => x.micros).Take(3)
+            .Select(x => $"s{x.second} {Bench.F(x.micros / 1000.0, "0.0")} ms"));
 
     private static string Pct(double ratio) =>
         double.IsNaN(ratio) || double.IsInfinity(ratio) ? "n/a" : (ratio * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %";
