@@ -38,22 +38,29 @@ public static class EventsApi
         var bytes = await JsonBody.ReadUtf8Async(context.Request, cancellationToken);
         if (!bytes.IsOk) return bytes.Problem;
         var record = context.GetProjectAccess().Record;
-        if (record is null) return Problems.ProjectNotFound(projectId);
-
-        // The hot path (issue 18): identify events read straight from the bytes (source-generated, no JsonNode); where
-        // every one of them is known to change nothing (IdentifyShortcuts) the answer needs no grain call.
-        if (IdentifyEvents.TryRead(bytes.Value) is not { } fast || CheckFast(fast) is not { } identifies)
-            return await SlowPathAsync(projectId, record, bytes.Value, intake, cancellationToken);
+        List<IdentifyInput>? identifies;
+        int count;
+        using (var body = bytes.Value)
+        {
+            if (record is null) return Problems.ProjectNotFound(projectId);
+            // The hot path (issue 18): identify events read straight from the bytes (source-generated, no JsonNode);
+            // where every one of them is known to change nothing (IdentifyShortcuts) the answer needs no grain call.
+            var fast = IdentifyEvents.TryRead(body.Span);
+            identifies = fast is null ? null : CheckFast(fast);
+            if (fast is null || identifies is null)
+                return await SlowPathAsync(projectId, record, body, intake, cancellationToken);
+            count = fast.Length;
+        }
         if (await intake.TryShortcutAsync(projectId, record, identifies, cancellationToken))
         {
             IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "shortcut"));
-            return Accepted(fast.Length);
+            return Accepted(count);
         }
         IdentifyRequests.Add(1, new KeyValuePair<string, object?>("path", "grain"));
         // Stored before the 202.
         await intake.AcceptAsync(projectId, record.Settings, identifies, new HashSet<string>(identifies.Select(i => i.UserId), StringComparer.Ordinal),
             cancellationToken);
-        return Accepted(fast.Length);
+        return Accepted(count);
     }
 
     private static Accepted<EventsAccepted> Accepted(int count) => TypedResults.Accepted((string?)null, new EventsAccepted(count));
@@ -85,9 +92,9 @@ public static class EventsApi
 
     /// <summary>Any body: parsed as a node and checked event by event, each problem named by its path.</summary>
     private static async Task<Results<Accepted<EventsAccepted>, ProblemHttpResult>> SlowPathAsync(string projectId, ProjectRecord record,
-        byte[] bytes, IdentifyIntake intake, CancellationToken cancellationToken)
+        Utf8Body bytes, IdentifyIntake intake, CancellationToken cancellationToken)
     {
-        var body = JsonBody.ParseNode(bytes);
+        var body = JsonBody.ParseNode(bytes.Span);
         if (!body.IsOk) return body.Problem;
 
         var errors = new ValidationErrors();

@@ -26,7 +26,7 @@ internal static class IdentifyEvents
     private static readonly JsonTypeInfo<IdentifyEvent[]> Many = (JsonTypeInfo<IdentifyEvent[]>)Options.GetTypeInfo(typeof(IdentifyEvent[]));
 
     /// <summary>The events, or null where the body is not the plain identify shape.</summary>
-    public static IdentifyEvent[]? TryRead(byte[] utf8)
+    public static IdentifyEvent[]? TryRead(ReadOnlySpan<byte> utf8)
     {
         try
         {
@@ -61,8 +61,23 @@ internal static class IdentifyEvents
 internal sealed class IdentifyEvent
 {
     [JsonPropertyName("userId")] public string? UserId { get; set; }
-    [JsonPropertyName("event")] public string? Event { get; set; }
+    [JsonPropertyName("event"), JsonConverter(typeof(EventNameConverter))] public string? Event { get; set; }
     [JsonPropertyName("values")] public IdentifyValues? Values { get; set; }
+}
+
+/// <summary>Reads an event name as any string, but gives the one shared <c>"identify"</c> for that name rather than a
+/// new string per event: a 100-event batch made 100 copies of it for the collector (issue 18).</summary>
+internal sealed class EventNameConverter : JsonConverter<string>
+{
+    private const string Identify = "identify";
+
+    public override string? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.String) throw new JsonException("event must be a string");
+        return reader.ValueTextEquals("identify"u8) ? Identify : reader.GetString();
+    }
+
+    public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
 }
 
 /// <summary>The keys of an identify event.</summary>

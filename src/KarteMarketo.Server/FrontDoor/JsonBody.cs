@@ -59,42 +59,54 @@ public static class JsonBody
     public static async Task<JsonBodyResult<JsonNode>> ReadNodeAsync(HttpRequest request, CancellationToken cancellationToken = default)
     {
         var bytes = await ReadUtf8Async(request, cancellationToken);
-        return bytes.IsOk ? ParseNode(bytes.Value) : new(null, bytes.Problem);
+        if (!bytes.IsOk) return new(null, bytes.Problem);
+        using var body = bytes.Value;
+        return ParseNode(body.Span);
     }
 
     /// <summary>Reads the body as checked UTF-8 (every rule above but the parse): for endpoints that parse it
-    /// themselves, straight from the bytes, and use <see cref="ParseNode"/> only where they need the general reading.</summary>
-    public static async Task<JsonBodyResult<byte[]>> ReadUtf8Async(HttpRequest request, CancellationToken cancellationToken = default)
+    /// themselves, straight from the bytes, and use <see cref="ParseNode"/> only where they need the general reading.
+    /// The bytes are in a pooled buffer: dispose the result's value once nothing reads them any more.</summary>
+    public static async Task<JsonBodyResult<Utf8Body>> ReadUtf8Async(HttpRequest request, CancellationToken cancellationToken = default)
     {
         if (!IsJsonContentType(request.ContentType))
             return new(null, Problems.UnsupportedMediaType("Send JSON (Content-Type: application/json)."));
 
-        byte[]? bytes;
+        Utf8Body? body;
         try
         {
-            bytes = await ReadAllAsync(request, cancellationToken);
+            body = await ReadAllAsync(request, cancellationToken);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             return new(null, Problems.PayloadTooLarge());
         }
-        if (bytes is null) return new(null, Problems.PayloadTooLarge());
+        if (body is null) return new(null, Problems.PayloadTooLarge());
+        var problem = Check(body.Span);
+        if (problem is null) return new(body, null);
+        body.Dispose();
+        return new(null, problem);
+    }
+
+    private static ProblemHttpResult? Check(ReadOnlySpan<byte> bytes)
+    {
         if (bytes.Length == 0 || IsWhiteSpaceOnly(bytes))
-            return new(null, Problems.BadRequest("The request body is empty; send a JSON document."));
+            return Problems.BadRequest("The request body is empty; send a JSON document.");
         // The parser checks UTF-8 inside strings only when they are read, which may be long after this point.
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
-            return new(null, Problems.BadRequest("The request body is not valid UTF-8."));
+            return Problems.BadRequest("The request body is not valid UTF-8.");
 
         // Before parsing, so it holds for every endpoint: text that storage cannot hold is refused, naming its path.
         if (TextRule.Check(bytes) is { } bad)
-            return new(null, TextRule.IsOversize(bad.Message)
+            return TextRule.IsOversize(bad.Message)
                 ? Problems.ValuesTooLarge(bad.Path, bad.Message)
-                : Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed."));
-        return new(bytes, null);
+                : Problems.Validation(bad.Path, bad.Message, "The request holds text that cannot be stored; see errors. Nothing was changed.");
+        return null;
     }
 
-    /// <summary>Parses checked UTF-8 from <see cref="ReadUtf8Async"/> as a <see cref="JsonNode"/>.</summary>
-    public static JsonBodyResult<JsonNode> ParseNode(byte[] bytes)
+    /// <summary>Parses checked UTF-8 from <see cref="ReadUtf8Async"/> as a <see cref="JsonNode"/> (which keeps its own
+    /// copy: the buffer may be returned afterwards).</summary>
+    public static JsonBodyResult<JsonNode> ParseNode(ReadOnlySpan<byte> bytes)
     {
         try
         {
@@ -169,24 +181,32 @@ public static class JsonBody
     }
 
     /// <summary>The whole body, or null when it is larger than the limit.</summary>
-    private static async Task<byte[]?> ReadAllAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<Utf8Body?> ReadAllAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.ContentLength > RequestLimits.MaxBodyBytes) return null;
         if (request.ContentLength is { } length and <= RequestLimits.MaxBodyBytes)
         {
-            // The usual case: one array of the announced size, read into directly (Kestrel refuses a body that does
-            // not match its Content-Length).
-            var exact = new byte[length];
-            var filled = 0;
-            while (filled < exact.Length)
+            // The usual case: one pooled buffer of at least the announced size, read into directly (Kestrel refuses a
+            // body that does not match its Content-Length). Pooled because the events endpoint reads hundreds of
+            // thousands of them a second, and each was a fresh array for the collector (issue 18).
+            var body = Utf8Body.Rent((int)length);
+            try
             {
-                var n = await request.Body.ReadAsync(exact.AsMemory(filled), cancellationToken);
-                if (n == 0) return exact[..filled];
-                filled += n;
+                while (body.Length < length)
+                {
+                    var n = await request.Body.ReadAsync(body.Free((int)length), cancellationToken);
+                    if (n == 0) break;
+                    body.Length += n;
+                }
+                return body;
             }
-            return exact;
+            catch
+            {
+                body.Dispose();
+                throw;
+            }
         }
-        using var buffer = new MemoryStream(request.ContentLength is > 0 and <= RequestLimits.MaxBodyBytes ? (int)request.ContentLength : 4096);
+        using var buffer = new MemoryStream(4096);
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
@@ -194,10 +214,10 @@ public static class JsonBody
             if (buffer.Length + read > RequestLimits.MaxBodyBytes) return null;
             buffer.Write(chunk, 0, read);
         }
-        return buffer.ToArray();
+        return Utf8Body.Of(buffer.ToArray());
     }
 
-    private static bool IsWhiteSpaceOnly(byte[] bytes) => bytes.All(b => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n');
+    private static bool IsWhiteSpaceOnly(ReadOnlySpan<byte> bytes) => bytes.IndexOfAnyExcept(" \t\r\n"u8) < 0;
 
     private static string DescribeSyntaxError(JsonException ex)
     {
@@ -298,6 +318,35 @@ public static class JsonBody
         };
         options.MakeReadOnly();
         return options;
+    }
+}
+
+/// <summary>A request body's bytes (<see cref="JsonBody.ReadUtf8Async"/>), in a buffer from the shared pool when its
+/// length was announced; <see cref="Dispose"/> gives the buffer back.</summary>
+public sealed class Utf8Body : IDisposable
+{
+    private byte[]? _buffer;
+    private readonly bool _pooled;
+
+    private Utf8Body(byte[] buffer, int length, bool pooled) => (_buffer, Length, _pooled) = (buffer, length, pooled);
+
+    internal static Utf8Body Rent(int capacity) => new(System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(capacity, 1)), 0, pooled: true);
+
+    internal static Utf8Body Of(byte[] bytes) => new(bytes, bytes.Length, pooled: false);
+
+    /// <summary>How many bytes were read.</summary>
+    public int Length { get; internal set; }
+
+    public ReadOnlySpan<byte> Span => Buffer.AsSpan(0, Length);
+
+    internal Memory<byte> Free(int upTo) => Buffer.AsMemory(Length, upTo - Length);
+
+    private byte[] Buffer => _buffer ?? throw new ObjectDisposedException(nameof(Utf8Body));
+
+    public void Dispose()
+    {
+        var buffer = Interlocked.Exchange(ref _buffer, null);
+        if (buffer is not null && _pooled) System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
     }
 }
 

@@ -83,6 +83,30 @@ public sealed class EventsApiTests(KarteMarketoAppFactory app) : IClassFixture<K
     }
 
     [Fact]
+    public async Task An_escaped_event_name_is_still_an_identify_and_a_chunked_body_reads_the_same()
+    {
+        await using var kit = await StartAsync(app, "events-escaped", Settings(realtime: false));
+        // "\u0069dentify" is "identify" once unescaped: the fast reading's shared name must not miss it.
+        var (status, body) = await PostAsync(kit.Events, kit.ProjectId,
+            """[ { "userId": "esc-1", "event": "\u0069dentify", "values": { "email": "esc-1@example.com" } }, { "userId": "esc-2", "event": "identifY", "values": { "email": "esc-2@example.com" } } ]""");
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        Assert.Equal(2, (int)body["accepted"]!);
+        Assert.Equal("email", (string?)(await kit.GetUserAsync("esc-1"))!["sync"]!["key"]);
+        // Any other name, even one letter off, is not an identify: the user is seen, but no key is linked.
+        Assert.Null((await kit.GetUserAsync("esc-2"))!["sync"]?["key"]);
+
+        // No Content-Length (chunked): read whole, not from a pooled buffer of the announced size.
+        var json = Encoding.UTF8.GetBytes("""{ "userId": "chunked-1", "event": "identify", "values": { "email": "chunked-1@example.com" } }""");
+        using var content = new StreamContent(new MemoryStream(json));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/projects/{kit.ProjectId}/events") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+        using var response = await kit.Events.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal("email", (string?)(await kit.GetUserAsync("chunked-1"))!["sync"]!["key"]);
+    }
+
+    [Fact]
     public async Task Events_need_the_project_key_of_that_project()
     {
         await using var kit = await StartAsync(app, "events-auth", Settings(realtime: false));
