@@ -346,7 +346,9 @@ public sealed class Utf8Body : IDisposable
     public void Dispose()
     {
         var buffer = Interlocked.Exchange(ref _buffer, null);
-        if (buffer is not null && _pooled) System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        // Cleared on the way back: settings bodies carry secrets (client secret, app token), and a pooled array lives on
+        // for as long as the process, unlike a dropped one. A memset of a few KiB is nothing next to the request.
+        if (buffer is not null && _pooled) System.Buffers.ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
     }
 }
 
