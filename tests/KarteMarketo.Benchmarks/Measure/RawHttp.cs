@@ -126,7 +126,9 @@ internal sealed class RawHttpConnection : IDisposable
             if (colon <= 0) continue;
             var name = line[..colon];
             var value = line[(colon + 1)..].Trim((byte)' ');
-            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8)) contentLength = long.Parse(Encoding.ASCII.GetString(value));
+            if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
+                contentLength = System.Buffers.Text.Utf8Parser.TryParse(value, out long parsed, out var used) && used == value.Length
+                    ? parsed : throw new IOException("a Content-Length that is not a number");
             else if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8)) chunked = Ascii.EqualsIgnoreCase(value, "chunked"u8);
             else if (Ascii.EqualsIgnoreCase(name, "Connection"u8)) keepAlive = !Ascii.EqualsIgnoreCase(value, "close"u8);
         }
