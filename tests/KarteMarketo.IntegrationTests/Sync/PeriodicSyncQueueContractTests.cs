@@ -52,6 +52,29 @@ public abstract class PeriodicSyncQueueContractTests
     }
 
     [Fact]
+    public async Task Each_completion_that_removes_emails_counts_one_removal_of_its_project_and_nothing_else_does()
+    {
+        var p = NewProject();
+        var other = NewProject();
+        Assert.Equal(0, await Queue.RemovalsAsync(p));                          // never run
+
+        await Queue.AddAsync(p, ["a@example.com", "b@example.com"], At);
+        await Queue.AddAsync(other, ["a@example.com"], At);
+        await Queue.StartRunAsync(p);
+        await Queue.StopRunAsync(p);                                            // given back: nothing left the queue
+        await Queue.StartRunAsync(p);
+        await Queue.MarkLookedUpAsync(p, ["a@example.com"], At);
+        await Queue.CompleteAsync(p, []);
+        Assert.Equal(0, await Queue.RemovalsAsync(p));
+
+        await Queue.CompleteAsync(p, ["a@example.com"]);
+        await Queue.CompleteAsync(p, ["b@example.com"]);
+        Assert.Equal(2, await Queue.RemovalsAsync(p));
+        Assert.Equal(0, await Queue.RemovalsAsync(other));
+        Assert.Equal((1, 0), await Queue.CountAsync(other));
+    }
+
+    [Fact]
     public async Task Concurrent_adds_are_all_stored_when_they_return()
     {
         var p = NewProject();

@@ -8,7 +8,8 @@ using Microsoft.Extensions.Time.Testing;
 namespace KarteMarketo.UnitTests.Sync;
 
 /// <summary>When a seen email makes the request wait for its periodic-queue write, when the write goes on in the
-/// background, and when nothing is written at all.</summary>
+/// background, when one small read of the queue's removal count shows it is still queued, and when nothing is read or
+/// written at all.</summary>
 public sealed class PeriodicSyncIntakeTests
 {
     private const string Project = "p";
@@ -58,10 +59,58 @@ public sealed class PeriodicSyncIntakeTests
     }
 
     [Fact]
-    public async Task Seen_again_later_within_the_minute_it_is_queued_again_in_the_background_once()
+    public async Task Seen_again_later_with_no_run_having_removed_anything_one_read_confirms_it_and_nothing_is_written()
     {
         await StoreAsync("a@example.com", "b@example.com");
         _time.Advance(TimeSpan.FromSeconds(20));
+        var readsBefore = _queue.RemovalReads;
+
+        Assert.False(_intake.IsRecentlyQueued(Project, Settings, "a@example.com"));
+        Assert.True(AddAsync("a@example.com").IsCompletedSuccessfully);
+        Assert.True(AddAsync("b@example.com").IsCompletedSuccessfully);   // the same reading, not a second one
+        await _intake.WhenRefreshedAsync();
+
+        Assert.Equal(["a@example.com", "b@example.com"], _queue.Written);
+        Assert.Equal(readsBefore + 1, _queue.RemovalReads);
+        // Known queued as of the reading (20 s in): recent for ten more seconds, then read again.
+        _time.Advance(PeriodicSyncIntake.RecentlyQueuedFor - TimeSpan.FromMilliseconds(1));
+        Assert.True(_intake.IsRecentlyQueued(Project, Settings, "a@example.com"));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(_intake.IsRecentlyQueued(Project, Settings, "a@example.com"));
+
+        // Even after the minute: nothing was removed, so the row is still there.
+        _time.Advance(PeriodicSyncIntake.RefreshedAheadFor);
+        Assert.True(AddAsync("a@example.com").IsCompletedSuccessfully);
+        Assert.Equal(2, _queue.Written.Count);
+        Assert.Equal(readsBefore + 2, _queue.RemovalReads);
+    }
+
+    [Fact]
+    public async Task Requests_that_need_the_removal_count_at_once_share_one_read()
+    {
+        await StoreAsync("a@example.com", "b@example.com");
+        _time.Advance(TimeSpan.FromSeconds(20));
+        var readsBefore = _queue.RemovalReads;
+        _queue.HoldReads();
+
+        var first = AddAsync("a@example.com");
+        var second = AddAsync("b@example.com");
+        Assert.False(first.IsCompleted);                    // both wait for the one read in flight
+        Assert.False(second.IsCompleted);
+        _queue.ReleaseReads();
+        await Task.WhenAll(first, second);
+
+        Assert.Equal(readsBefore + 1, _queue.RemovalReads);
+        Assert.Equal(2, _queue.Written.Count);
+        Assert.True(_intake.IsRecentlyQueued(Project, Settings, "b@example.com"));
+    }
+
+    [Fact]
+    public async Task Seen_again_later_within_the_minute_after_a_run_removed_emails_it_is_queued_again_in_the_background_once()
+    {
+        await StoreAsync("a@example.com", "b@example.com");
+        _time.Advance(TimeSpan.FromSeconds(20));
+        _queue.Removals++;                                  // a periodic run completed a chunk meanwhile
 
         Assert.False(_intake.IsRecentlyQueued(Project, Settings, "a@example.com"));
         var first = AddAsync("a@example.com");
@@ -78,6 +127,26 @@ public sealed class PeriodicSyncIntakeTests
         _time.Advance(TimeSpan.FromSeconds(9));
         Assert.True(_intake.IsRecentlyQueued(Project, Settings, "a@example.com"));
         Assert.False(_intake.IsRecentlyQueued(Project, Settings, "b@example.com"));
+
+        // Stored after that read, so the next reading with the same count confirms it without a write.
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _queue.Close();
+        Assert.True(AddAsync("a@example.com").IsCompletedSuccessfully);
+        await _intake.WhenRefreshedAsync();
+        Assert.Equal(3, _queue.Written.Count);
+    }
+
+    [Fact]
+    public async Task Where_the_removal_count_cannot_be_read_the_email_is_written_again()
+    {
+        await StoreAsync("a@example.com");
+        _time.Advance(TimeSpan.FromSeconds(20));
+        _queue.FailReads = true;
+
+        Assert.True(AddAsync("a@example.com").IsCompletedSuccessfully);   // in the background, as before the count
+        _queue.Open();
+        await _intake.WhenRefreshedAsync();
+        Assert.Equal(["a@example.com", "a@example.com"], _queue.Written);
     }
 
     [Fact]
@@ -103,10 +172,11 @@ public sealed class PeriodicSyncIntakeTests
     }
 
     [Fact]
-    public async Task Seen_again_after_the_minute_the_request_waits_for_the_write_again()
+    public async Task Seen_again_after_the_minute_after_a_run_removed_emails_the_request_waits_for_the_write_again()
     {
         await StoreAsync("a@example.com");
         _time.Advance(PeriodicSyncIntake.RefreshedAheadFor);
+        _queue.Removals++;
 
         var add = AddAsync("a@example.com");
         Assert.False(add.IsCompleted);
@@ -137,6 +207,7 @@ public sealed class PeriodicSyncIntakeTests
     {
         await StoreAsync("a@example.com");
         _time.Advance(TimeSpan.FromSeconds(30));
+        _queue.Removals++;
         _queue.FailNext = true;
         _queue.Open();
         await AddAsync("a@example.com");
@@ -157,7 +228,31 @@ public sealed class PeriodicSyncIntakeTests
         private TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly List<string> _written = [];
 
+        private TaskCompletionSource? _readsHeld;
+        private int _removalReads;
+
         public bool FailNext { get; set; }
+
+        /// <summary>What <see cref="RemovalsAsync"/> answers: a test adds one where a run removed emails.</summary>
+        public long Removals { get; set; }
+
+        public bool FailReads { get; set; }
+
+        public int RemovalReads => Volatile.Read(ref _removalReads);
+
+        public void HoldReads() { lock (_gate) _readsHeld = new(TaskCreationOptions.RunContinuationsAsynchronously); }
+
+        public void ReleaseReads() { lock (_gate) _readsHeld?.TrySetResult(); }
+
+        public async Task<long> RemovalsAsync(string projectId, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _removalReads);
+            Task held;
+            lock (_gate) held = _readsHeld?.Task ?? Task.CompletedTask;
+            await held;
+            if (FailReads) throw new InvalidOperationException("unavailable");
+            return Removals;
+        }
 
         public IReadOnlyList<string> Written { get { lock (_gate) return [.. _written]; } }
 

@@ -6,6 +6,7 @@ public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (HashSet<string> Waiting, SortedSet<string> InRun)> _projects = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Project, string Email), DateTimeOffset> _lookedUp = [];
+    private readonly Dictionary<string, long> _removals = new(StringComparer.Ordinal);
 
     private (HashSet<string> Waiting, SortedSet<string> InRun) Of(string projectId)
     {
@@ -47,10 +48,12 @@ public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
 
     public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default)
     {
+        if (emails.Count == 0) return Task.CompletedTask;
         lock (_gate)
         {
             var queue = Of(projectId);
             queue.InRun.ExceptWith(emails);
+            _removals[projectId] = _removals.GetValueOrDefault(projectId) + 1;
             foreach (var email in emails)
                 if (!queue.Waiting.Contains(email)) _lookedUp.Remove((projectId, email));
         }
@@ -78,6 +81,11 @@ public sealed class InMemoryPeriodicSyncQueue : IPeriodicSyncQueue
                 .ToHashSet(StringComparer.Ordinal);
             return Task.FromResult(fresh);
         }
+    }
+
+    public Task<long> RemovalsAsync(string projectId, CancellationToken cancellationToken = default)
+    {
+        lock (_gate) return Task.FromResult(_removals.GetValueOrDefault(projectId));
     }
 
     public Task StopRunAsync(string projectId, CancellationToken cancellationToken = default)

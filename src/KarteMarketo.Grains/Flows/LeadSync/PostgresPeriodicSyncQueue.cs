@@ -67,12 +67,27 @@ public sealed class PostgresPeriodicSyncQueue : IPeriodicSyncQueue, IAsyncDispos
     public Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default) =>
         emails.Count == 0 ? Task.CompletedTask : PostgresCalls.RunAsync(async () =>
         {
-            await using var command = _dataSource.CreateCommand(
-                "DELETE FROM periodic_sync_emails WHERE project_id = @p AND in_run AND email = ANY(@e)");
-            command.Parameters.AddWithValue("p", projectId);
-            command.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, emails.ToArray()));
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            // One batch is one transaction: a host that reads the count sees the removal and its rows' absence together.
+            await using var batch = _dataSource.CreateBatch();
+            var delete = new NpgsqlBatchCommand("DELETE FROM periodic_sync_emails WHERE project_id = @p AND in_run AND email = ANY(@e)");
+            delete.Parameters.AddWithValue("p", projectId);
+            delete.Parameters.Add(PostgresArrays.Of("e", NpgsqlDbType.Text, emails.ToArray()));
+            var count = new NpgsqlBatchCommand("""
+                INSERT INTO periodic_sync_removals AS r (project_id, removals) VALUES (@p, 1)
+                ON CONFLICT (project_id) DO UPDATE SET removals = r.removals + 1
+                """);
+            count.Parameters.AddWithValue("p", projectId);
+            batch.BatchCommands.Add(delete);
+            batch.BatchCommands.Add(count);
+            await batch.ExecuteNonQueryAsync(cancellationToken);
         });
+
+    public Task<long> RemovalsAsync(string projectId, CancellationToken cancellationToken = default) => PostgresCalls.RunAsync(async () =>
+    {
+        await using var command = _dataSource.CreateCommand("SELECT removals FROM periodic_sync_removals WHERE project_id = @p");
+        command.Parameters.AddWithValue("p", projectId);
+        return await command.ExecuteScalarAsync(cancellationToken) is long removals ? removals : 0L;
+    });
 
     public Task MarkLookedUpAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset at,
         CancellationToken cancellationToken = default) => emails.Count == 0 ? Task.CompletedTask : PostgresCalls.RunAsync(async () =>
