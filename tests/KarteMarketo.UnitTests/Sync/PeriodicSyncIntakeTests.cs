@@ -10,7 +10,7 @@ namespace KarteMarketo.UnitTests.Sync;
 /// <summary>When a seen email makes the request wait for its periodic-queue write, when the write goes on in the
 /// background, when one small read of the queue's removal count shows it is still queued, and when nothing is read or
 /// written at all.</summary>
-public sealed class PeriodicSyncIntakeTests
+public sealed class PeriodicSyncIntakeTests : IDisposable
 {
     private const string Project = "p";
     private static readonly ProjectSettings Settings = new(
@@ -26,6 +26,8 @@ public sealed class PeriodicSyncIntakeTests
     {
         _intake = new PeriodicSyncIntake(_queue, NoOpGrains.Create(), _time, NullLogger<PeriodicSyncIntake>.Instance);
     }
+
+    public void Dispose() => _intake.Dispose();
 
     private Task AddAsync(params string[] emails) => _intake.AddAsync(Project, Settings, emails);
 
@@ -200,6 +202,16 @@ public sealed class PeriodicSyncIntakeTests
         Assert.False(add.IsCompleted);
         _queue.Open();
         await add;
+    }
+
+    [Fact]
+    public async Task A_host_that_stops_seeing_a_project_forgets_its_emails_within_two_minutes_without_a_request()
+    {
+        await StoreAsync("a@example.com", "b@example.com");
+        _time.Advance(PeriodicSyncIntake.RefreshedAheadFor);
+        Assert.Equal(2, _intake.RememberedEmails(Project));     // the previous generation still holds them
+        _time.Advance(PeriodicSyncIntake.RefreshedAheadFor);
+        Assert.Equal(0, _intake.RememberedEmails(Project));
     }
 
     [Fact]

@@ -28,9 +28,25 @@ namespace KarteMarketo.Grains.Flows.LeadSync;
 /// half-load round in PostgreSQL mode. Now such rewrites happen only while a run is removing emails.
 /// </para>
 /// </summary>
-public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainFactory grains, TimeProvider time,
-    ILogger<PeriodicSyncIntake> logger)
+public sealed partial class PeriodicSyncIntake : IDisposable
 {
+    private readonly IPeriodicSyncQueue _queue;
+    private readonly IGrainFactory _grains;
+    private readonly TimeProvider _time;
+    private readonly ILogger<PeriodicSyncIntake> _logger;
+    private readonly ITimer _rotation;
+
+    public PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainFactory grains, TimeProvider time, ILogger<PeriodicSyncIntake> logger)
+    {
+        _queue = queue;
+        _grains = grains;
+        _time = time;
+        _logger = logger;
+        // Requests rotate their project's generations too; the timer is for a host that stops seeing a project: its
+        // emails are forgotten within two rotations instead of staying until the next request.
+        _rotation = time.CreateTimer(static state => ((PeriodicSyncIntake)state!).RotateAll(), this, RefreshedAheadFor, RefreshedAheadFor);
+    }
+
     /// <summary>An email this silo knew to be queued this recently is taken as still queued, with nothing read or
     /// written. At worst an email whose run removed it within this time waits for the next interval.</summary>
     public static readonly TimeSpan RecentlyQueuedFor = TimeSpan.FromSeconds(10);
@@ -126,7 +142,7 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
                 if (identify.Email is { } email) (notQueued ??= []).Add(email);
             return notQueued;
         }
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         lock (stored.Gate)
         {
             foreach (var identify in identifies)
@@ -144,7 +160,7 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
     public async Task AddAsync(string projectId, ProjectSettings settings, IReadOnlyCollection<string> emails,
         CancellationToken cancellationToken = default)
     {
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var stored = _stored.GetOrAdd(projectId, _ => new StoredEmails(now));
         List<string>? mustWrite = null, due = null, refresh = null;
         lock (stored.Gate)
@@ -182,13 +198,13 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
         if (refresh is not null) StartRefresh(projectId, stored, refresh, now, removalsBefore);
         if (mustWrite is not null)
         {
-            await queue.AddAsync(projectId, mustWrite, now, cancellationToken);
+            await _queue.AddAsync(projectId, mustWrite, now, cancellationToken);
             lock (stored.Gate) stored.Stored(mustWrite, now, removalsBefore);   // only once stored
         }
 
         var interval = settings.PeriodicSync.IntervalMinutes;
         if (_scheduled.TryGetValue(projectId, out var scheduled) && scheduled == interval) return;
-        await grains.GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(projectId)).EnsureScheduledAsync();
+        await _grains.GetGrain<ISyncSchedulerGrain>(GrainKeys.SyncScheduler(projectId)).EnsureScheduledAsync();
         _scheduled[projectId] = interval;
     }
 
@@ -210,8 +226,8 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
         try
         {
             // Taken before the read: what the count says holds at least from this moment.
-            var readAt = time.GetUtcNow();
-            reading = new RemovalsReading(await queue.RemovalsAsync(projectId, CancellationToken.None), readAt);
+            var readAt = _time.GetUtcNow();
+            reading = new RemovalsReading(await _queue.RemovalsAsync(projectId, CancellationToken.None), readAt);
         }
         catch (Exception ex)
         {
@@ -225,6 +241,17 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
         read.TrySetResult(reading);
         return reading;
     }
+
+    private void RotateAll()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var stored in _stored.Values)
+        {
+            lock (stored.Gate) stored.Rotate(now);
+        }
+    }
+
+    public void Dispose() => _rotation.Dispose();
 
     /// <summary>How many emails of the project this silo remembers (tests: memory follows the recently seen users).</summary>
     internal int RememberedEmails(string projectId)
@@ -250,7 +277,7 @@ public sealed partial class PeriodicSyncIntake(IPeriodicSyncQueue queue, IGrainF
         {
             try
             {
-                await queue.AddAsync(projectId, emails, now);
+                await _queue.AddAsync(projectId, emails, now);
                 lock (stored.Gate) stored.Stored(emails, now, removalsBefore);
             }
             catch (Exception ex)
