@@ -16,8 +16,9 @@ public interface IPeriodicSyncQueue
     /// <summary>The run's next emails in ordinal order, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<string>> NextInRunAsync(string projectId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>Removes looked-up emails from the run, and counts one more removal for the project
-    /// (<see cref="RemovalsAsync"/>) in the same transaction.</summary>
+    /// <summary>Removes looked-up emails from the run and, where it was given any, counts one more removal for the
+    /// project (<see cref="RemovalsAsync"/>) in the same transaction, whether or not they were still in the run (a count
+    /// that rises too often only costs a write).</summary>
     Task CompleteAsync(string projectId, IReadOnlyCollection<string> emails, CancellationToken cancellationToken = default);
 
     /// <summary>Gives the rest of the run back to the waiting emails (the next tick tries again).</summary>
@@ -31,7 +32,7 @@ public interface IPeriodicSyncQueue
     Task<IReadOnlySet<string>> LookedUpSinceAsync(string projectId, IReadOnlyCollection<string> emails, DateTimeOffset since,
         CancellationToken cancellationToken = default);
 
-    /// <summary>How many times <see cref="CompleteAsync"/> has removed emails of the project: nothing else takes an email
+    /// <summary>How many times <see cref="CompleteAsync"/> was given emails of the project: nothing else takes an email
     /// out of the queue, so a host that read the same count before it stored an email and again later knows the email
     /// is still queued (waiting, or in the run that will look it up) without writing it again.</summary>
     Task<long> RemovalsAsync(string projectId, CancellationToken cancellationToken = default);

@@ -177,21 +177,24 @@ public sealed partial class PeriodicSyncIntake : IDisposable
         long removalsBefore;
         lock (stored.Gate)
         {
-            foreach (var email in due ?? [])
+            if (due is not null)
             {
-                if (!stored.TryGet(email, out var known))
+                foreach (var email in due)
                 {
-                    (mustWrite ??= []).Add(email);      // forgotten meanwhile: a background write failed
-                    continue;
+                    if (!stored.TryGet(email, out var known))
+                    {
+                        (mustWrite ??= []).Add(email);      // forgotten meanwhile: a background write failed
+                        continue;
+                    }
+                    if (now - known.At < RecentlyQueuedFor) continue;    // another request confirmed or wrote it meanwhile
+                    if (reading is { } r && r.Count == known.Removals && r.ReadAt > known.At)
+                        stored.Current[email] = known with { At = r.ReadAt };   // nothing removed since it was stored
+                    else if (now - known.At < RefreshedAheadFor)
+                    {
+                        if (stored.Refreshing.Add(email)) (refresh ??= []).Add(email);
+                    }
+                    else (mustWrite ??= []).Add(email);
                 }
-                if (now - known.At < RecentlyQueuedFor) continue;    // another request confirmed or wrote it meanwhile
-                if (reading is { } r && r.Count == known.Removals && r.ReadAt > known.At)
-                    stored.Current[email] = known with { At = r.ReadAt };   // nothing removed since it was stored
-                else if (now - known.At < RefreshedAheadFor)
-                {
-                    if (stored.Refreshing.Add(email)) (refresh ??= []).Add(email);
-                }
-                else (mustWrite ??= []).Add(email);
             }
             removalsBefore = stored.RemovalsBeforeWrite;
         }
